@@ -1,0 +1,31 @@
+"""seqzoo: recurrent and convolutional sequence models for Keras 3.
+
+The public API:
+
+    import zoo
+    model = zoo.build("pyramid_lstm", feature_dim=80, head="sequence")
+    zoo.list_models("*lstm")
+    zoo.describe("cifg_lstm")
+
+Layers live in `zoo.layers`; the builders in `zoo.models`.
+"""
+
+from zoo import layers
+from zoo import models
+from zoo.registry import build
+from zoo.registry import describe
+from zoo.registry import is_model
+from zoo.registry import list_models
+from zoo.registry import register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build",
+    "describe",
+    "is_model",
+    "layers",
+    "list_models",
+    "models",
+    "register_model",
+]

@@ -1,0 +1,23 @@
+"""TensorFlow/TFDS input pipelines: IMDB, FSDD and connected digits."""
+
+from zoo.data.errors import DataError
+from zoo.data.fsdd import FsddInfo
+from zoo.data.fsdd import FsddSplits
+from zoo.data.fsdd import Recording
+from zoo.data.fsdd import load_fsdd
+from zoo.data.fsdd import load_fsdd_recordings
+from zoo.data.imdb import ImdbInfo
+from zoo.data.imdb import ImdbSplits
+from zoo.data.imdb import load_imdb
+
+__all__ = [
+    "DataError",
+    "FsddInfo",
+    "FsddSplits",
+    "ImdbInfo",
+    "ImdbSplits",
+    "Recording",
+    "load_fsdd",
+    "load_fsdd_recordings",
+    "load_imdb",
+]

@@ -1,0 +1,54 @@
+"""The zoo's layers: cells, recurrent structures, time reduction, pooling.
+
+Written with `keras.ops` only, so they run on the TensorFlow, JAX and
+PyTorch backends. Every layer is registered for serialization under the
+package name "zoo".
+"""
+
+from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.convolution import MaskedConv1D
+from zoo.layers.gru import GRU
+from zoo.layers.gru import GRUCell
+from zoo.layers.lstm import LSTM
+from zoo.layers.lstm import VARIANTS as LSTM_VARIANTS
+from zoo.layers.lstm import LSTMCell
+from zoo.layers.naive_rnn import NaiveRNN
+from zoo.layers.naive_rnn import NaiveRNNCell
+from zoo.layers.nas import NAS
+from zoo.layers.nas import NASCell
+from zoo.layers.pooling import GlobalMaskedAveragePooling1D
+from zoo.layers.pooling import GlobalMaskedMaxPooling1D
+from zoo.layers.pooling import L2Pooling1D
+from zoo.layers.pooling import LpPooling1D
+from zoo.layers.pooling import MaskedAveragePooling1D
+from zoo.layers.pooling import MaskedMaxPooling1D
+from zoo.layers.pyramid import PyramidRNN
+from zoo.layers.recurrent import RecurrentCell
+from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.stacked import StackedRNN
+from zoo.layers.time_reduction import TimeReduction
+
+__all__ = [
+    "Bidirectional",
+    "GRU",
+    "GRUCell",
+    "GlobalMaskedAveragePooling1D",
+    "GlobalMaskedMaxPooling1D",
+    "L2Pooling1D",
+    "LSTM",
+    "LSTMCell",
+    "LSTM_VARIANTS",
+    "LpPooling1D",
+    "MaskedAveragePooling1D",
+    "MaskedConv1D",
+    "MaskedMaxPooling1D",
+    "NAS",
+    "NASCell",
+    "NaiveRNN",
+    "NaiveRNNCell",
+    "PyramidRNN",
+    "RecurrentCell",
+    "RecurrentLayer",
+    "StackedRNN",
+    "TimeReduction",
+]

@@ -1,0 +1,372 @@
+"""The recurrent structure h', y = f(h, x): a cell reused over time.
+
+Every recurrent layer of the zoo is a `RecurrentCell` (the function f, applied
+to one time step) run over a sequence by `RecurrentLayer`. The split follows
+the one fast path that every cell shares: the input half of each gate's
+pre-activation, x·W + b, does not depend on the state, so it is computed for
+all time steps in one large matrix product *before* the loop (hoisted), and
+only the recurrent half, h·U, stays inside the loop.
+
+The loop itself is Keras' own backend loop (`keras.layers.RNN`), which runs on
+TensorFlow (a `tf.while_loop`), JAX (`lax.scan`) and PyTorch, and gives every
+zoo layer Keras' exact semantics for masks (a masked step keeps the previous
+state and repeats the previous output), `go_backwards` (outputs stay in
+reversed order, as in Keras), `return_state`, `initial_state`, `stateful` and
+`unroll`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from zoo.layers import validation
+
+
+class RecurrentCell(keras.layers.Layer):
+    """Base class of the zoo's cells: one step h', y = f(h, x).
+
+    A subclass creates its weights in `build`, says how many gate blocks of
+    `units` columns its input projection has (`num_input_blocks`), and
+    implements `step(projected_inputs, states, training)`, where
+    `projected_inputs` is the precomputed x·W (+ b) of one time step.
+
+    `call(inputs, states)` runs projection and step together, so a cell is
+    also usable on its own, one step at a time, like a Keras cell.
+
+    Args:
+        units: Positive integer, dimensionality of the state h.
+        activation: Activation of the candidate and output (default tanh).
+        recurrent_activation: Activation of the gates (default sigmoid).
+        use_bias: Whether the gates have a bias vector.
+        kernel_initializer, recurrent_initializer, bias_initializer:
+            Initializers of W, U and b.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizers of W, U and b.
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Constraints of W, U and b.
+        dropout: Fraction of the inputs dropped (one mask per sequence).
+        recurrent_dropout: Fraction of the state h dropped before h·U (one
+            mask per sequence, Gal & Ghahramani 2016).
+        seed: Seed of the dropout masks.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = validation.positive_int("units", units)
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = validation.fraction("dropout", dropout)
+        self.recurrent_dropout = validation.fraction(
+            "recurrent_dropout", recurrent_dropout
+        )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Both set by RecurrentLayer for the duration of one sequence: the
+        # loop then feeds precomputed x·W + b instead of raw inputs.
+        self._recurrent_dropout_mask = None
+        self._inputs_projected = False
+
+    # The size of the state(s) carried from step to step.
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    # Weight helpers shared by all cells, so each cell's build is short.
+    def _add_kernel(self, input_dim: int, columns: int):
+        return self.add_weight(
+            shape=(input_dim, columns),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+
+    def _add_recurrent_kernel(self, rows: int, columns: int, name: str):
+        return self.add_weight(
+            shape=(rows, columns),
+            name=name,
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+
+    def _add_bias(self, shape, initializer=None, name: str = "bias"):
+        return self.add_weight(
+            shape=shape,
+            name=name,
+            initializer=initializer or self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+        )
+
+    def project_inputs(self, inputs):
+        """x·W (+ input bias) for any number of leading axes."""
+        projected = ops.matmul(inputs, self.kernel)
+        input_bias = self.input_bias()
+        if input_bias is not None:
+            projected = projected + input_bias
+        return projected
+
+    def input_bias(self):
+        """The bias added to x·W before the loop (None if there is none)."""
+        return self.bias if self.use_bias else None
+
+    def recurrent_state(self, state):
+        """h with recurrent dropout applied (a no-op outside training)."""
+        if self._recurrent_dropout_mask is None:
+            return state
+        return state * self._recurrent_dropout_mask
+
+    def step(self, projected_inputs, states, training=False):
+        raise NotImplementedError
+
+    def call(self, inputs, states, training=False):
+        if not self._inputs_projected:
+            inputs = self.project_inputs(inputs)
+        return self.step(inputs, states, training)
+
+    def get_initial_state(self, batch_size=None):
+        sizes = self.state_size
+        sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in sizes
+        ]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": keras.activations.serialize(self.activation),
+                "recurrent_activation": keras.activations.serialize(
+                    self.recurrent_activation
+                ),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "recurrent_initializer": keras.initializers.serialize(
+                    self.recurrent_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "recurrent_regularizer": keras.regularizers.serialize(
+                    self.recurrent_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(
+                    self.bias_regularizer
+                ),
+                "kernel_constraint": keras.constraints.serialize(
+                    self.kernel_constraint
+                ),
+                "recurrent_constraint": keras.constraints.serialize(
+                    self.recurrent_constraint
+                ),
+                "bias_constraint": keras.constraints.serialize(
+                    self.bias_constraint
+                ),
+                "dropout": self.dropout,
+                "recurrent_dropout": self.recurrent_dropout,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+# Arguments of RecurrentLayer itself; everything else goes to the cell.
+_LAYER_ARGUMENTS = (
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+)
+
+
+class RecurrentLayer(keras.layers.RNN):
+    """Runs a `RecurrentCell` over time with the input projection hoisted.
+
+    Subclasses set `cell_class` and pass their cell arguments through
+    `**cell_arguments`; `get_config` returns the flat constructor arguments
+    (cell arguments and layer arguments), as Keras' LSTM does.
+
+    Call arguments:
+        inputs: [batch, time, features].
+        mask: Optional boolean [batch, time]; False steps are skipped (the
+            state is kept and the previous output repeated).
+        training: Whether dropout is active.
+        initial_state: Optional list of initial state tensors.
+
+    Output shape: [batch, units] (last output), [batch, time, units] with
+    `return_sequences=True`, followed by the final states with
+    `return_state=True`.
+    """
+
+    cell_class: type[RecurrentCell] = RecurrentCell
+
+    def __init__(
+        self,
+        units: int,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        activity_regularizer=None,
+        **kwargs,
+    ):
+        cell_arguments = {
+            key: kwargs.pop(key)
+            for key in list(kwargs)
+            if key in self._cell_argument_names()
+        }
+        cell = self.cell_class(
+            units,
+            name="cell",
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            **cell_arguments,
+        )
+        super().__init__(
+            cell,
+            return_sequences=bool(return_sequences),
+            return_state=bool(return_state),
+            go_backwards=bool(go_backwards),
+            stateful=bool(stateful),
+            unroll=bool(unroll),
+            zero_output_for_mask=bool(zero_output_for_mask),
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        self.input_spec = keras.InputSpec(ndim=3)
+
+    @classmethod
+    def _cell_argument_names(cls) -> set[str]:
+        import inspect
+
+        names = set()
+        for klass in cls.cell_class.__mro__:
+            if klass is keras.layers.Layer:
+                break
+            if "__init__" in vars(klass):
+                parameters = inspect.signature(klass.__init__).parameters
+                names.update(
+                    name
+                    for name, parameter in parameters.items()
+                    if parameter.kind
+                    not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
+                )
+        return names - {"self", "units"}
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        # The cell's weights are built from the *raw* feature size, although
+        # the loop later runs over the projected inputs.
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                f"{self.__class__.__name__} expects inputs of rank 3 "
+                f"[batch, time, features], got shape {sequences_shape}."
+            )
+        if sequences_shape[-1] is None:
+            raise ValueError(
+                f"{self.__class__.__name__} needs a known feature size "
+                f"(last axis), got shape {sequences_shape}."
+            )
+        super().build(sequences_shape, initial_state_shape)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        cell = self.cell
+        if training and cell.dropout > 0.0:
+            # One mask per sequence, shared by all time steps.
+            sequences = keras.random.dropout(
+                sequences,
+                cell.dropout,
+                noise_shape=(ops.shape(sequences)[0], 1, sequences.shape[-1]),
+                seed=cell.seed_generator,
+            )
+        projected = cell.project_inputs(sequences)
+        if training and cell.recurrent_dropout > 0.0:
+            ones = ops.ones((ops.shape(sequences)[0], cell.units), self.dtype)
+            cell._recurrent_dropout_mask = keras.random.dropout(
+                ones, cell.recurrent_dropout, seed=cell.seed_generator
+            )
+        cell._inputs_projected = True
+        try:
+            return super().call(
+                projected,
+                initial_state=initial_state,
+                mask=mask,
+                training=training,
+            )
+        finally:
+            cell._inputs_projected = False
+            cell._recurrent_dropout_mask = None
+
+    @property
+    def units(self) -> int:
+        return self.cell.units
+
+    def get_config(self):
+        config = {
+            key: getattr(self, key)
+            for key in _LAYER_ARGUMENTS
+        }
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        base_config = keras.layers.Layer.get_config(self)
+        base_config.update(cell_config)
+        base_config.update(config)
+        if self.activity_regularizer is not None:
+            base_config["activity_regularizer"] = (
+                keras.regularizers.serialize(self.activity_regularizer)
+            )
+        return base_config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

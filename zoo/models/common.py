@@ -1,0 +1,126 @@
+"""Pieces every builder shares: the input kinds, the heads, the cells."""
+
+from __future__ import annotations
+
+import keras
+
+from zoo import layers as zoo_layers
+from zoo.layers import validation
+
+INPUT_KINDS = ("tokens", "features")
+HEADS = ("classify", "sequence")
+POOLINGS = ("last", "max", "average")
+
+# Hyperparameters every builder takes, with their documented defaults.
+COMMON_DEFAULTS = {
+    "inputs": "tokens",
+    "vocabulary_size": 20000,
+    "embedding_dim": 128,
+    "feature_dim": 40,
+    "head": "classify",
+    "num_classes": 2,
+    "output_activation": "softmax",
+    "dropout": 0.0,
+}
+
+CELLS = {
+    "naive": zoo_layers.NaiveRNN,
+    "lstm": zoo_layers.LSTM,
+    "gru": zoo_layers.GRU,
+    "nas": zoo_layers.NAS,
+}
+
+
+def check_common(config: dict) -> None:
+    """Validates the common hyperparameters with clear ValueErrors."""
+    inputs, head = config["inputs"], config["head"]
+    vocabulary_size = config["vocabulary_size"]
+    output_activation = config["output_activation"]
+    num_classes, dropout = config["num_classes"], config["dropout"]
+    validation.one_of("inputs", inputs, INPUT_KINDS)
+    validation.one_of("head", head, HEADS)
+    validation.positive_int("num_classes", num_classes)
+    if inputs == "tokens":
+        validation.positive_int("vocabulary_size", vocabulary_size)
+        validation.positive_int("embedding_dim", config["embedding_dim"])
+        if vocabulary_size < 2:
+            raise ValueError(
+                "Received an invalid value for argument `vocabulary_size`, "
+                "expected at least 2 (id 0 is padding), got "
+                f"{vocabulary_size!r}."
+            )
+    else:
+        validation.positive_int("feature_dim", config["feature_dim"])
+    validation.fraction("dropout", dropout)
+    try:
+        keras.activations.get(output_activation)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            "Received an invalid value for argument `output_activation`, "
+            f"got {output_activation!r}."
+        ) from error
+
+
+def model_inputs(
+    *, inputs, vocabulary_size, embedding_dim, feature_dim, **_
+) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The Input and the masked sequence it gives, for either input kind.
+
+    "tokens": int ids [batch, time] (0 = padding, masked) embedded to
+    [batch, time, embedding_dim]. "features": float [batch, time,
+    feature_dim]; all-zero frames (right padding) are masked.
+    """
+    if inputs == "tokens":
+        tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        sequence = keras.layers.Embedding(
+            vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
+        )(tokens)
+        return tokens, sequence
+    features = keras.Input(
+        shape=(None, feature_dim), dtype="float32", name="features"
+    )
+    sequence = keras.layers.Masking(0.0, name="padding_mask")(features)
+    return features, sequence
+
+
+def recurrent_layer(cell: str, units: int, *, variant=None, **arguments):
+    """A zoo recurrent layer of the given cell ("naive", "lstm", ...)."""
+    validation.one_of("cell", cell, CELLS)
+    validation.positive_int("units", units)
+    if variant is not None:
+        if cell != "lstm":
+            raise ValueError(
+                f"`variant` only applies to LSTM cells, got cell={cell!r}."
+            )
+        arguments["variant"] = variant
+    return CELLS[cell](units, **arguments)
+
+
+def pool_sequence(sequence, pooling: str, name: str = "pool"):
+    """[batch, time, f] -> [batch, f] with masked max or average pooling."""
+    validation.one_of("pooling", pooling, ("max", "average"))
+    if pooling == "max":
+        return zoo_layers.GlobalMaskedMaxPooling1D(name=name)(sequence)
+    return zoo_layers.GlobalMaskedAveragePooling1D(name=name)(sequence)
+
+
+def output_head(
+    hidden, *, num_classes, output_activation, dropout, name="output"
+):
+    """Dropout then the fully connected output layer z = W·a + b, σ(z).
+
+    Works on [batch, f] (classify) and [batch, time, f] (sequence); the
+    output is float32 even under mixed precision.
+    """
+    if dropout:
+        hidden = keras.layers.Dropout(dropout, name="head_dropout")(hidden)
+    return keras.layers.Dense(
+        num_classes,
+        activation=output_activation,
+        dtype="float32",
+        name=name,
+    )(hidden)
+
+
+def functional_model(model_input, outputs, name: str) -> keras.Model:
+    return keras.Model(model_input, outputs, name=name)

@@ -1,0 +1,161 @@
+"""Convolutional models: a CNN along time, and the CLDNN."""
+
+from __future__ import annotations
+
+import keras
+
+from zoo import layers as zoo_layers
+from zoo.layers import validation
+from zoo.models import common
+from zoo.registry import register_model
+
+POOL_TYPES = {
+    "max": zoo_layers.MaskedMaxPooling1D,
+    "average": zoo_layers.MaskedAveragePooling1D,
+    "l2": zoo_layers.L2Pooling1D,
+}
+
+CNN_DEFAULTS = {
+    **common.COMMON_DEFAULTS,
+    "filters": 128,
+    "kernel_size": 5,
+    "strides": 1,
+    "padding": "same",
+    "num_blocks": 2,
+    "pool_type": "max",
+    "pool_size": 2,
+    "pooling": "max",
+}
+CLDNN_DEFAULTS = {
+    **common.COMMON_DEFAULTS,
+    "inputs": "features",
+    "filters": 128,
+    "kernel_size": 5,
+    "pool_type": "max",
+    "pool_size": 1,
+    "projection_dim": 128,
+    "units": 128,
+    "num_lstm_layers": 2,
+    "variant": None,
+    "dnn_units": 128,
+    "dnn_layers": 1,
+    "pooling": "max",
+}
+
+
+def _conv_block(hidden, index, *, filters, kernel_size, strides, padding,
+                pool_type, pool_size):
+    """Convolution (sparse, shared weights) then pooling along time."""
+    hidden = zoo_layers.MaskedConv1D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        activation="relu",
+        name=f"conv_{index}",
+    )(hidden)
+    if pool_size > 1:
+        pool = POOL_TYPES[validation.one_of("pool_type", pool_type, POOL_TYPES)]
+        hidden = pool(pool_size, padding="same", name=f"pool_{index}")(hidden)
+    return hidden
+
+
+def _head(model_input, hidden, config, name):
+    if config["head"] == "classify":
+        hidden = common.pool_sequence(hidden, config["pooling"])
+    outputs = common.output_head(
+        hidden,
+        num_classes=config["num_classes"],
+        output_activation=config["output_activation"],
+        dropout=config["dropout"],
+    )
+    return common.functional_model(model_input, outputs, name)
+
+
+def _create_cnn(name: str, config: dict):
+    common.check_common(config)
+    validation.positive_int("filters", config["filters"])
+    validation.positive_int("kernel_size", config["kernel_size"])
+    validation.positive_int("strides", config["strides"])
+    validation.one_of("padding", config["padding"], ("same", "causal"))
+    validation.positive_int("num_blocks", config["num_blocks"])
+    validation.positive_int("pool_size", config["pool_size"])
+    validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
+    model_input, hidden = common.model_inputs(**config)
+    for index in range(config["num_blocks"]):
+        hidden = _conv_block(
+            hidden,
+            index,
+            filters=config["filters"],
+            kernel_size=config["kernel_size"],
+            strides=config["strides"],
+            padding=config["padding"],
+            pool_type=config["pool_type"],
+            pool_size=config["pool_size"],
+        )
+    return _head(model_input, hidden, config, name)
+
+
+def _create_cldnn(name: str, config: dict):
+    common.check_common(config)
+    for key in ("filters", "kernel_size", "projection_dim", "units",
+                "num_lstm_layers", "dnn_units"):
+        validation.positive_int(key, config[key])
+    validation.non_negative_int("dnn_layers", config["dnn_layers"])
+    validation.positive_int("pool_size", config["pool_size"])
+    validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
+    model_input, hidden = common.model_inputs(**config)
+    # C: convolution reduces spectral variation.
+    hidden = _conv_block(
+        hidden,
+        0,
+        filters=config["filters"],
+        kernel_size=config["kernel_size"],
+        strides=1,
+        padding="same",
+        pool_type=config["pool_type"],
+        pool_size=config["pool_size"],
+    )
+    # A linear layer shrinks the features before the LSTMs (Sainath 2015).
+    hidden = keras.layers.Dense(
+        config["projection_dim"], name="projection"
+    )(hidden)
+    # L: LSTMs model time.
+    stack = [
+        common.recurrent_layer(
+            "lstm",
+            config["units"],
+            variant=config["variant"],
+            return_sequences=True,
+            name=f"lstm_{index}",
+        )
+        for index in range(config["num_lstm_layers"])
+    ]
+    hidden = zoo_layers.StackedRNN(stack, name="lstm_stack")(hidden)
+    # D: fully connected layers z = W·a + b, a = relu(z).
+    for index in range(config["dnn_layers"]):
+        hidden = keras.layers.Dense(
+            config["dnn_units"], activation="relu", name=f"dnn_{index}"
+        )(hidden)
+    return _head(model_input, hidden, config, name)
+
+
+@register_model(
+    defaults=CNN_DEFAULTS,
+    structure="embedding/features → N × (Conv1D, pool along time) → "
+    "global max pool → head",
+    reference="Kim, EMNLP 2014; LeCun et al. 1998",
+)
+def cnn(**overrides):
+    """1-D convolutions along time with local and global pooling."""
+    return _create_cnn("cnn", {**CNN_DEFAULTS, **overrides})
+
+
+@register_model(
+    defaults=CLDNN_DEFAULTS,
+    structure="features → Conv1D → linear → 2 × LSTM → DNN → head",
+    reference="Sainath et al., ICASSP 2015",
+)
+def cldnn(**overrides):
+    """Convolution, LSTM and fully connected layers, in that order."""
+    return _create_cldnn("cldnn", {**CLDNN_DEFAULTS, **overrides})

@@ -1,0 +1,48 @@
+"""The fully connected baseline: no recurrence, no convolution."""
+
+from __future__ import annotations
+
+import keras
+
+from zoo.layers import validation
+from zoo.models import common
+from zoo.registry import register_model
+
+MLP_DEFAULTS = {
+    **common.COMMON_DEFAULTS,
+    "hidden_units": 128,
+    "num_layers": 2,
+    "pooling": "average",
+}
+
+
+def _create_mlp(name: str, config: dict):
+    common.check_common(config)
+    validation.positive_int("hidden_units", config["hidden_units"])
+    validation.non_negative_int("num_layers", config["num_layers"])
+    model_input, hidden = common.model_inputs(**config)
+    if config["head"] == "classify":
+        # A bag of embeddings: order is thrown away.
+        hidden = common.pool_sequence(hidden, config["pooling"])
+    for index in range(config["num_layers"]):
+        # z = W·a + b, a = relu(z), per example or per step.
+        hidden = keras.layers.Dense(
+            config["hidden_units"], activation="relu", name=f"dense_{index}"
+        )(hidden)
+    outputs = common.output_head(
+        hidden,
+        num_classes=config["num_classes"],
+        output_activation=config["output_activation"],
+        dropout=config["dropout"],
+    )
+    return common.functional_model(model_input, outputs, name)
+
+
+@register_model(
+    defaults=MLP_DEFAULTS,
+    structure="embedding/features → average pool → N × dense → head",
+    reference="Rumelhart, Hinton & Williams 1986",
+)
+def mlp(**overrides):
+    """The baseline: pooled embeddings through fully connected layers."""
+    return _create_mlp("mlp", {**MLP_DEFAULTS, **overrides})

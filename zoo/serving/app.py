@@ -1,0 +1,307 @@
+"""The Starlette app: TensorFlow Serving's REST API over a `ModelStore`.
+
+Routes (paths are matched case-insensitively, as TensorFlow Serving does):
+
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signatures
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    inference
+    POST ...:classify | :regress                                 501
+    GET  /healthz    liveness + the served models and versions
+    GET  /metrics    Prometheus metrics
+
+Errors are `{"error": "..."}` with TensorFlow Serving's status mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from zoo.serving import codec
+from zoo.serving import errors
+from zoo.serving.access_log import CONTEXT_KEY
+from zoo.serving.access_log import AccessLogMiddleware
+from zoo.serving.batching import Batcher
+from zoo.serving.config import Limits
+from zoo.serving.metrics import Metrics
+from zoo.serving.model_store import LoadedVersion
+from zoo.serving.model_store import ModelStore
+from zoo.serving.model_store import metadata
+
+logger = logging.getLogger("zoo.serving")
+
+# TensorFlow Serving's kPredictionApiGegex and kModelStatusApiRegex.
+_PREDICT_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r":(classify|regress|predict)",
+    re.IGNORECASE,
+)
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
+    r"(?:/(metadata))?",
+    re.IGNORECASE,
+)
+# Bodies above this size are decoded off the event loop.
+_OFFLOAD_BYTES = 64 * 1024
+
+
+class ServingApp:
+    """Request handling state: the store, limits, batchers and metrics."""
+
+    def __init__(self, store: ModelStore, limits: Limits, metrics: Metrics) -> None:
+        self.store = store
+        self.limits = limits
+        self.metrics = metrics
+        self.in_flight = 0
+        self._batchers: dict[tuple[str, int, str], Batcher] = {}
+        # The poll thread retires batchers while requests create them.
+        self._batchers_lock = threading.Lock()
+
+    # Batchers.
+
+    def batcher(self, loaded: LoadedVersion, signature_name: str) -> Batcher:
+        """Returns (creating on first use) the batcher of one signature."""
+        signature = loaded.signature(signature_name)
+        key = (loaded.name, loaded.version, signature.name)
+        with self._batchers_lock:
+            batcher = self._batchers.get(key)
+            if batcher is None or batcher.signature is not signature:
+                batcher = self._new_batcher(key, signature)
+                self._batchers[key] = batcher
+        return batcher
+
+    def _new_batcher(self, key: tuple[str, int, str], signature: Any) -> Batcher:
+        name, version, signature_name = key
+        histogram = self.metrics.batch_size.labels(
+            name, str(version), signature_name
+        )
+        requests = self.metrics.batch_requests.labels(
+            name, str(version), signature_name
+        )
+
+        def on_batch(instances: int, merged: int, seconds: float) -> None:
+            histogram.observe(instances)
+            requests.observe(merged)
+
+        return Batcher(
+            signature,
+            max_batch_size=self.limits.max_batch_size,
+            batch_timeout_s=self.limits.batch_timeout_ms / 1000,
+            debug_delay_s=self.limits.debug_delay_ms / 1000,
+            on_batch=on_batch,
+            name="/".join(map(str, key)),
+        )
+
+    def on_models_changed(
+        self, name: str, versions: list[int], unloaded: list[LoadedVersion]
+    ) -> None:
+        """Store listener: updates the gauge and retires old batchers."""
+        self.metrics.loaded_versions.labels(name).set(len(versions))
+        retired = {(name, loaded.version) for loaded in unloaded}
+        with self._batchers_lock:
+            keys = [k for k in self._batchers if k[:2] in retired]
+            batchers = [self._batchers.pop(k) for k in keys]
+        for batcher in batchers:
+            batcher.stop(timeout_s=0)  # Queued requests still finish.
+
+    def stop_batchers(self) -> None:
+        """Finishes queued requests and stops every worker thread."""
+        with self._batchers_lock:
+            batchers = list(self._batchers.values())
+            self._batchers.clear()
+        for batcher in batchers:
+            batcher.stop(timeout_s=self.limits.deadline_s)
+
+    # Handlers.
+
+    async def handle_v1(self, request: Request) -> Response:
+        """Dispatches every /v1/ request and turns errors into JSON."""
+        context = request.scope.setdefault(CONTEXT_KEY, {})
+        context["model"] = ""
+        try:
+            return await self._dispatch(request, context)
+        except errors.ServingError as error:
+            return _json_response(error.to_json(), error.http_status)
+        except Exception as error:
+            logger.exception("Unexpected error serving %s", request.url.path)
+            return _json_response({"error": f"Internal error: {error}"}, 500)
+
+    async def _dispatch(self, request: Request, context: dict) -> Response:
+        path = request.url.path
+        if request.method == "POST":
+            match = _PREDICT_PATH.fullmatch(path)
+            if match:
+                name, version, label, method = match.groups()
+                context["method"] = method.lower()
+                return await self._predict(
+                    request, context, name, _version(version), label, method
+                )
+        elif request.method == "GET":
+            match = _STATUS_PATH.fullmatch(path)
+            if match:
+                name, version, label, sub = match.groups()
+                context["method"] = "metadata" if sub else "status"
+                if not name:
+                    raise errors.invalid_argument("Missing model name in request.")
+                return self._status(context, name, _version(version), label, sub)
+        raise errors.invalid_argument(f"Malformed request: {request.method} {path}")
+
+    def _status(
+        self,
+        context: dict,
+        name: str,
+        version: int | None,
+        label: str | None,
+        sub: str | None,
+    ) -> Response:
+        if sub:
+            loaded = self.store.resolve(name, version, label)
+            context.update(model=name, version=loaded.version)
+            return _json_response(metadata(loaded))
+        if version is not None and label is not None:
+            self.store.resolve(name, version, label)  # Raises the TF error.
+        if label is not None:
+            version = self.store.label_version(name, label)
+        body = self.store.status(name, version)
+        context.update(model=name, version=version)
+        return _json_response(body)
+
+    async def _predict(
+        self,
+        request: Request,
+        context: dict,
+        name: str,
+        version: int | None,
+        label: str | None,
+        method: str,
+    ) -> Response:
+        start = time.monotonic()
+        if method.lower() != "predict":
+            raise errors.unimplemented(
+                f"The {method} API is not supported by this server (it needs "
+                "tf.Example signatures); use :predict"
+            )
+        if self.in_flight >= self.limits.max_concurrency:
+            raise errors.resource_exhausted(
+                f"Too many requests in flight: the limit is "
+                f"{self.limits.max_concurrency} (--max-concurrency); retry later"
+            )
+        self.in_flight += 1
+        self.metrics.in_flight.inc()
+        try:
+            body = await _read_body(request, self.limits.max_body_bytes)
+            document = await _off_loop(len(body), codec.parse_json, body)
+            signature_name = codec.signature_name(document)
+            loaded = self.store.resolve(name, version, label)
+            context.update(model=name, version=loaded.version)
+            signature = loaded.signature(signature_name)
+            decoded = await _off_loop(
+                len(body), codec.decode_inputs, document, signature, self.limits
+            )
+            batcher = self.batcher(loaded, signature_name)
+            remaining = self.limits.deadline_s - (time.monotonic() - start)
+            result = await batcher.run(decoded.arrays, decoded.batch_size, remaining)
+            context["batch_size"] = result.batch_size
+            payload = await _off_loop(
+                len(body), codec.encode_outputs, result.outputs, decoded.format
+            )
+            return Response(payload, media_type="application/json")
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+
+    async def healthz(self, request: Request) -> Response:
+        return _json_response({"status": "ok", "models": self.store.served()})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(
+            self.metrics.render(),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        return _json_response(
+            {"error": f"Not found: {request.method} {request.url.path}"}, 404
+        )
+
+
+def create_app(store: ModelStore, limits: Limits) -> Any:
+    """Builds the ASGI app; its lifespan loads models and starts polling."""
+    metrics = Metrics()
+    serving = ServingApp(store, limits, metrics)
+    store.on_change = serving.on_models_changed
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await asyncio.to_thread(store.refresh)
+        served = store.served()
+        logger.info("Serving %s", json.dumps(served))
+        if not served:
+            logger.warning("No model versions found under %s", store.base_dir)
+        store.start(limits.poll_interval_s)
+        try:
+            yield
+        finally:
+            store.stop()
+            await asyncio.to_thread(serving.stop_batchers)
+
+    routes = [
+        Route("/v1/{rest:path}", serving.handle_v1, methods=["GET", "POST"]),
+        Route("/healthz", serving.healthz, methods=["GET"]),
+        Route("/metrics", serving.metrics_endpoint, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: serving.not_found, 405: serving.not_found},
+    )
+    app.state.serving = serving
+    return AccessLogMiddleware(app, metrics)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Reads the body, refusing (413) anything over `limit` bytes."""
+    too_large = errors.resource_exhausted(
+        f"Request body is over the limit of {limit} bytes (--max-body-bytes)",
+        http_status=413,
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _off_loop(size: int, function: Any, *args: Any) -> Any:
+    """Runs CPU-heavy JSON work in a thread for large bodies."""
+    if size > _OFFLOAD_BYTES:
+        return await asyncio.to_thread(function, *args)
+    return function(*args)
+
+
+def _version(text: str | None) -> int | None:
+    return None if text is None else int(text)
+
+
+def _json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, indent=1).encode("utf-8"),
+        status_code=status,
+        media_type="application/json",
+    )

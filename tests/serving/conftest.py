@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -71,11 +70,14 @@ def build_spoken_digits(path: str) -> None:
             return {"probabilities": probabilities, "digit": digit}
 
     module = SpokenDigits()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.predict})
+    tf.saved_model.save(
+        module, path, signatures={"serving_default": module.predict}
+    )
 
 
 def build_connected_digits(path: str) -> None:
-    """audio float32 [None, None] -> digits string [None], logits [None, None, 11]."""
+    """audio float32 [None, None] -> digits string [None],
+    logits float32 [None, None, 11]."""
     import tensorflow as tf
 
     class ConnectedDigits(tf.Module):
@@ -90,7 +92,9 @@ def build_connected_digits(path: str) -> None:
             return {"digits": digits, "logits": logits}
 
     module = ConnectedDigits()
-    tf.saved_model.save(module, path, signatures={"serving_default": module.predict})
+    tf.saved_model.save(
+        module, path, signatures={"serving_default": module.predict}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -104,14 +108,6 @@ def toy_models(tmp_path_factory) -> str:
     build_connected_digits(os.path.join(root, "connected_digits", "1"))
     build_imdb(os.path.join(root, "_spare", "imdb_2"), scale=8.0)
     return root
-
-
-def copy_models(source: str, target: str, names: list[str]) -> str:
-    """Copies model folders `names` from source into target; returns target."""
-    os.makedirs(target, exist_ok=True)
-    for name in names:
-        shutil.copytree(os.path.join(source, name), os.path.join(target, name))
-    return target
 
 
 def free_port() -> int:
@@ -159,7 +155,9 @@ class Server:
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"Server not ready in {START_TIMEOUT_S} s:\n{self.log()}")
+        raise RuntimeError(
+            f"Server not ready in {START_TIMEOUT_S} s:\n{self.log()}"
+        )
 
     def log(self) -> str:
         self._log.flush()

@@ -1,5 +1,9 @@
 """TensorFlow/TFDS input pipelines: IMDB, FSDD and connected digits."""
 
+from zoo.data.connected_digits import ConnectedDigits
+from zoo.data.connected_digits import SynthesisConfig
+from zoo.data.connected_digits import Utterance
+from zoo.data.connected_digits import make_connected_digits
 from zoo.data.errors import DataError
 from zoo.data.fsdd import FsddInfo
 from zoo.data.fsdd import FsddSplits
@@ -11,13 +15,17 @@ from zoo.data.imdb import ImdbSplits
 from zoo.data.imdb import load_imdb
 
 __all__ = [
+    "ConnectedDigits",
     "DataError",
     "FsddInfo",
     "FsddSplits",
     "ImdbInfo",
     "ImdbSplits",
     "Recording",
+    "SynthesisConfig",
+    "Utterance",
     "load_fsdd",
     "load_fsdd_recordings",
     "load_imdb",
+    "make_connected_digits",
 ]

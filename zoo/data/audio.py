@@ -42,7 +42,8 @@ class WavInfo:
     def describe(self) -> str:
         kind = "PCM" if self.format_tag == _PCM else f"format {self.format_tag}"
         return (
-            f"{self.sample_rate} Hz, {self.channels} channel(s), "
+            f"{self.sample_rate} Hz, {self.channels} channel"
+            f"{'' if self.channels == 1 else 's'}, "
             f"{self.bits_per_sample}-bit {kind}, {self.num_frames} samples"
         )
 
@@ -118,8 +119,12 @@ def decode_pcm16(
     """
     info = parse_wav_header(data, name)
     expected = (sample_rate, 1, 16, _PCM)
-    found = (info.sample_rate, info.channels, info.bits_per_sample,
-             info.format_tag)
+    found = (
+        info.sample_rate,
+        info.channels,
+        info.bits_per_sample,
+        info.format_tag,
+    )
     if found != expected:
         raise DataError(
             f"WAV file '{name}' has the wrong format: expected {sample_rate} "
@@ -185,9 +190,19 @@ def write_wav(
     payload = samples.astype("<i2").tobytes()
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI",
-        b"RIFF", 36 + len(payload), b"WAVE", b"fmt ", 16, _PCM, channels,
-        sample_rate, sample_rate * channels * 2, channels * 2, 16,
-        b"data", len(payload),
+        b"RIFF",
+        36 + len(payload),
+        b"WAVE",
+        b"fmt ",
+        16,
+        _PCM,
+        channels,
+        sample_rate,
+        sample_rate * channels * 2,
+        channels * 2,
+        16,
+        b"data",
+        len(payload),
     )
     path = Path(path)
     path.write_bytes(header + payload)
@@ -224,15 +239,20 @@ def validate_waveform(
             f"Invalid {name}: expected rank {rank}, got shape {array.shape}."
         )
     if array.size == 0:
-        raise ValueError(f"Invalid {name}: it holds no samples ({array.shape}).")
+        raise ValueError(
+            f"Invalid {name}: it holds no samples ({array.shape})."
+        )
     if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"Invalid {name}: expected numbers, got {array.dtype}.")
+        raise ValueError(
+            f"Invalid {name}: expected numbers, got {array.dtype}."
+        )
     array = array.astype(np.float32)
     bad = ~np.isfinite(array)
     if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"Invalid {name}: {int(bad.sum())} non-finite value(s) (NaN or "
-            f"inf), first at index {tuple(int(i) for i in np.argwhere(bad)[0])}."
+            f"inf), first at index {first}."
         )
     peak = float(np.abs(array).max())
     if peak > max_abs:

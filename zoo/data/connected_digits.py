@@ -177,7 +177,7 @@ def trim_silence(
     loud = np.flatnonzero(energy >= energy.max() * 10 ** (-threshold_db / 10))
     if energy.max() == 0 or loud.size == 0:
         return audio
-    return audio[loud[0] * frame: min((loud[-1] + 1) * frame, len(audio))]
+    return audio[loud[0] * frame : min((loud[-1] + 1) * frame, len(audio))]
 
 
 def split_recordings(
@@ -239,10 +239,12 @@ def split_recordings(
 
 def _pink_noise(rng: np.random.Generator, length: int) -> np.ndarray:
     """Gaussian noise shaped to a 1/f power spectrum."""
-    spectrum = np.fft.rfft(rng.standard_normal(length))
+    # A power-of-two FFT: pocketfft is slow for lengths with large primes.
+    size = 1 << max(length - 1, 1).bit_length()
+    spectrum = np.fft.rfft(rng.standard_normal(size))
     frequencies = np.arange(spectrum.size, dtype=np.float64)
     frequencies[0] = 1.0
-    return np.fft.irfft(spectrum / np.sqrt(frequencies), n=length)
+    return np.fft.irfft(spectrum / np.sqrt(frequencies), n=size)[:length]
 
 
 def _babble(
@@ -261,7 +263,7 @@ def _babble(
             filled += len(piece)
         stream = np.concatenate(stream)
         start = rng.integers(len(stream) - length + 1)
-        noise += stream[start: start + length]
+        noise += stream[start : start + length]
     return noise
 
 
@@ -307,7 +309,9 @@ def _synthesize(
         * config.sample_rate
     ).astype(np.int64)
     lengths = np.array([len(pool.trimmed[i]) for i in chosen])
-    starts = np.cumsum(pauses[:-1]) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = np.cumsum(pauses[:-1]) + np.concatenate(
+        [[0], np.cumsum(lengths)[:-1]]
+    )
     segments = np.stack([starts, starts + lengths], axis=1)
     length = int(pauses.sum() + lengths.sum())
     clean = np.zeros(length, np.float64)
@@ -382,15 +386,22 @@ def synthesize_utterances(
 
 def to_dataset(utterances: Sequence[Utterance]) -> tf.data.Dataset:
     """A dataset of `(audio float32 [samples], labels int32 [num_digits])`."""
-    audio = tf.RaggedTensor.from_row_lengths(
-        np.concatenate([u.audio for u in utterances] or [np.zeros(0, np.float32)]),
-        [len(u.audio) for u in utterances],
+    utterances = list(utterances)
+
+    def generate():
+        for utterance in utterances:
+            yield utterance.audio, utterance.digits
+
+    dataset = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+        ),
     )
-    labels = tf.RaggedTensor.from_row_lengths(
-        np.concatenate([u.digits for u in utterances] or [np.zeros(0, np.int32)]),
-        [len(u.digits) for u in utterances],
+    return dataset.apply(
+        tf.data.experimental.assert_cardinality(len(utterances))
     )
-    return tf.data.Dataset.from_tensor_slices((audio, labels))
 
 
 def make_connected_digits(
@@ -438,7 +449,9 @@ def make_connected_digits(
         name: synthesize_utterances(
             pools[name],
             num_utterances.get(name, 0),
-            seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]),
+            seed=int(
+                np.random.SeedSequence([seed, index]).generate_state(1)[0]
+            ),
             config=config,
         )
         for index, name in enumerate(SPLITS)

@@ -151,15 +151,17 @@ class FsddLocal(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "audio": tfds.features.Audio(
-                    shape=(None,), dtype=np.int16, sample_rate=SAMPLE_RATE
-                ),
-                "label": tfds.features.ClassLabel(num_classes=10),
-                "speaker": tfds.features.Text(),
-                "index": tfds.features.Scalar(dtype=np.int32),
-                "audio/filename": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "audio": tfds.features.Audio(
+                        shape=(None,), dtype=np.int16, sample_rate=SAMPLE_RATE
+                    ),
+                    "label": tfds.features.ClassLabel(num_classes=10),
+                    "speaker": tfds.features.Text(),
+                    "index": tfds.features.Scalar(dtype=np.int32),
+                    "audio/filename": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("audio", "label"),
             homepage="https://github.com/Jakobovski/free-spoken-digit-dataset",
         )
@@ -186,19 +188,24 @@ class FsddLocal(tfds.core.GeneratorBasedBuilder):
             match = _FILE_NAME.match(file_name)
             if not match:
                 continue
-            data = member.read_bytes() if isinstance(member, Path) else (
-                member.read()
+            data = (
+                member.read_bytes()
+                if isinstance(member, Path)
+                else member.read()
             )
             samples = audio.decode_pcm16(
                 data, f"{path}{separator}{name}", SAMPLE_RATE
             )
-            yield file_name, {
-                "audio": samples,
-                "label": int(match["digit"]),
-                "speaker": match["speaker"],
-                "index": int(match["index"]),
-                "audio/filename": file_name,
-            }
+            yield (
+                file_name,
+                {
+                    "audio": samples,
+                    "label": int(match["digit"]),
+                    "speaker": match["speaker"],
+                    "index": int(match["index"]),
+                    "audio/filename": file_name,
+                },
+            )
 
 
 def _recording_names(names: list[str], path: Path) -> list[str]:
@@ -215,7 +222,10 @@ def _recording_names(names: list[str], path: Path) -> list[str]:
     if ignored:
         logger.warning(
             "Ignoring %d .wav file(s) in %s not named DIGIT_SPEAKER_INDEX.wav, "
-            "e.g. %s.", len(ignored), path, ignored[0],
+            "e.g. %s.",
+            len(ignored),
+            path,
+            ignored[0],
         )
     duplicates = sorted({n for n in recordings if recordings.count(n) > 1})
     if duplicates:
@@ -283,6 +293,17 @@ def _prepared_builder(source, data_dir: Path):
     return builder, description
 
 
+def _parse(file_name: str) -> re.Match:
+    """Matches `DIGIT_SPEAKER_INDEX.wav`, or raises `DataError`."""
+    match = _FILE_NAME.match(file_name)
+    if match is None:
+        raise DataError(
+            f"Recording '{file_name}' is not named DIGIT_SPEAKER_INDEX.wav: "
+            "cannot tell its speaker and take."
+        )
+    return match
+
+
 def _to_float(samples: tf.Tensor) -> tf.Tensor:
     return tf.cast(samples, tf.float32) / 32768.0
 
@@ -292,8 +313,9 @@ def load_fsdd_recordings(
     *,
     data_dir: str | os.PathLike | None = None,
 ) -> list[Recording]:
-    """Loads every FSDD recording into memory (for synthesis, e.g. connected
-    digits), sorted by file name.
+    """Loads every FSDD recording into memory, sorted by file name.
+
+    For synthesis from whole recordings (`zoo.data.make_connected_digits`).
 
     Args:
         source: as for `load_fsdd`.
@@ -306,14 +328,16 @@ def load_fsdd_recordings(
     recordings = []
     for example in builder.as_dataset(split="train").as_numpy_iterator():
         file_name = example["audio/filename"].decode()
-        match = _FILE_NAME.match(file_name)
-        recordings.append(Recording(
-            audio=example["audio"].astype(np.float32) / 32768.0,
-            digit=int(example["label"]),
-            speaker=match["speaker"],
-            index=int(match["index"]),
-            file_name=file_name,
-        ))
+        match = _parse(file_name)
+        recordings.append(
+            Recording(
+                audio=example["audio"].astype(np.float32) / 32768.0,
+                digit=int(example["label"]),
+                speaker=match["speaker"],
+                index=int(match["index"]),
+                file_name=file_name,
+            )
+        )
     return sorted(recordings, key=lambda recording: recording.file_name)
 
 
@@ -326,7 +350,7 @@ def _assign(
     seed: int,
 ) -> dict[str, str]:
     """Maps each file name to "train", "validation" or "test"."""
-    parsed = {name: _FILE_NAME.match(name) for name in file_names}
+    parsed = {name: _parse(name) for name in file_names}
     speakers = sorted({match["speaker"] for match in parsed.values()})
     for argument, chosen in (
         ("holdout_speakers", holdout_speakers),
@@ -372,8 +396,10 @@ def _assign(
     else:
         validation = splits.carve(rest, validation_fraction, seed)
     return {
-        name: "test" if name in test
-        else "validation" if name in validation
+        name: "test"
+        if name in test
+        else "validation"
+        if name in validation
         else "train"
         for name in file_names
     }
@@ -428,14 +454,21 @@ def load_fsdd(
     key_fn = lambda example: example["audio/filename"]  # noqa: E731
     file_names = splits.read_keys(everything, key_fn)
     assignment = _assign(
-        file_names, split, holdout_speakers, validation_speakers,
-        validation_fraction, seed,
+        file_names,
+        split,
+        holdout_speakers,
+        validation_speakers,
+        validation_fraction,
+        seed,
     )
 
     def finish(name: str, shuffled: bool = False) -> tf.data.Dataset:
         dataset = splits.select(everything, key_fn, assignment, name)
         dataset = dataset.map(
-            lambda example: (_to_float(example["audio"]), example["label"]),
+            lambda example: (
+                _to_float(example["audio"]),
+                tf.cast(example["label"], tf.int64),
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         if shuffled:
@@ -453,9 +486,9 @@ def load_fsdd(
         builder=sources.builder_id(builder),
         data_dir=str(directory),
         split=split,
-        speakers=tuple(sorted({
-            _FILE_NAME.match(name)["speaker"] for name in file_names
-        })),
+        speakers=tuple(
+            sorted({_parse(name)["speaker"] for name in file_names})
+        ),
         holdout_speakers=holdout_speakers,
         validation_speakers=validation_speakers,
         num_train=counts["train"],

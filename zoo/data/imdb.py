@@ -120,11 +120,13 @@ class ImdbLocal(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict({
-                "text": tfds.features.Text(),
-                "label": tfds.features.ClassLabel(names=list(LABELS)),
-                "key": tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "text": tfds.features.Text(),
+                    "label": tfds.features.ClassLabel(names=list(LABELS)),
+                    "key": tfds.features.Text(),
+                }
+            ),
             supervised_keys=("text", "label"),
             homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
             citation=_CITATION,
@@ -139,7 +141,7 @@ class ImdbLocal(tfds.core.GeneratorBasedBuilder):
         else:
             path = Path(dl_manager.manual_dir)
             names = [
-                str(file.relative_to(path))
+                file.relative_to(path).as_posix()
                 for split in ("train", "test")
                 for file in (path / split).glob("*/*.txt")
             ]
@@ -159,7 +161,7 @@ class ImdbLocal(tfds.core.GeneratorBasedBuilder):
             members = dl_manager.iter_archive(path)
         else:
             members = (
-                (str(file.relative_to(path)), file)
+                (file.relative_to(path).as_posix(), file)
                 for file in sorted((path / split).glob("*/*.txt"))
             )
         separator = ":" if self.builder_config.archive else "/"
@@ -171,15 +173,20 @@ class ImdbLocal(tfds.core.GeneratorBasedBuilder):
                 or (match["root"] or "") != root
             ):
                 continue
-            data = member.read_bytes() if isinstance(member, Path) else (
-                member.read()
+            data = (
+                member.read_bytes()
+                if isinstance(member, Path)
+                else member.read()
             )
             key = f"{split}/{match['label']}/{name.rsplit('/', 1)[-1]}"
-            yield key, {
-                "text": _decode(data, f"{path}{separator}{name}"),
-                "label": match["label"],
-                "key": key,
-            }
+            yield (
+                key,
+                {
+                    "text": _decode(data, f"{path}{separator}{name}"),
+                    "label": match["label"],
+                    "key": key,
+                },
+            )
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -188,7 +195,9 @@ def _decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError as error:
         logger.warning(
             "Review '%s' is not valid UTF-8 (%s); invalid bytes were "
-            "replaced by U+FFFD.", name, error.reason,
+            "replaced by U+FFFD.",
+            name,
+            error.reason,
         )
         return data.decode("utf-8", errors="replace")
 
@@ -219,11 +228,13 @@ def _check_counts(counts: dict, path: Path, root: str) -> None:
 
 def _find_root(names: list[str], path: Path) -> str:
     """The prefix of `train/{pos,neg}` inside an archive's member names."""
-    roots = sorted({
-        match["root"] or ""
-        for match in map(_MEMBER.match, names)
-        if match and match["split"] == "train"
-    })
+    roots = sorted(
+        {
+            match["root"] or ""
+            for match in map(_MEMBER.match, names)
+            if match and match["split"] == "train"
+        }
+    )
     if not roots:
         examples = ", ".join(names[:3]) or "no files"
         raise DataError(
@@ -255,7 +266,7 @@ def _local_builder(source: str | os.PathLike, data_dir: Path):
             for split in ("train", "test")
             for file in (folder / split).glob("*/*.txt")
         ]
-        names = [str(file.relative_to(folder)) for file in files]
+        names = [file.relative_to(folder).as_posix() for file in files]
         _check_counts(_count_members(names, ""), folder, "")
         config = ImdbLocalConfig(
             name=f"folder_{sources.fingerprint(folder, files)}",
@@ -349,7 +360,10 @@ def load_imdb(
                 dataset, lambda example: example[key], assignment, split
             )
         dataset = dataset.map(
-            lambda example: (example["text"], example["label"]),
+            lambda example: (
+                example["text"],
+                tf.cast(example["label"], tf.int64),
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         if shuffled:
@@ -373,7 +387,8 @@ def load_imdb(
         num_train=len(train_keys) - num_validation,
         num_validation=num_validation,
         num_test=(
-            builder.info.splits["test"].num_examples if test is not None
+            builder.info.splits["test"].num_examples
+            if test is not None
             else None
         ),
         validation_fraction=validation_fraction,

@@ -51,7 +51,9 @@ def fingerprint(path: Path, files: Iterable[Path] = ()) -> str:
     digest = hashlib.sha256(str(path).encode())
     for item in [path, *sorted(files)]:
         stat = item.stat()
-        digest.update(f"|{item.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+        digest.update(
+            f"|{item.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()
+        )
     return digest.hexdigest()[:12]
 
 

@@ -64,9 +64,7 @@ def select(
         ),
         default_value=0,
     )
-    dataset = dataset.filter(
-        lambda example: table.lookup(key_fn(example)) > 0
-    )
+    dataset = dataset.filter(lambda example: table.lookup(key_fn(example)) > 0)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(keys)))
 
 

@@ -2,8 +2,9 @@
 
 Each HTTP request yields one JSON line on the `zoo.serving.access` logger:
 
-    {"method": "POST", "path": "/v1/models/imdb:predict", "status": 200,
-     "latency_ms": 3.1, "model": "imdb", "version": 1, "batch_size": 4}
+    {"time": "2026-01-01T12:00:00.000+00:00", "method": "POST",
+     "path": "/v1/models/imdb:predict", "status": 200, "latency_ms": 3.1,
+     "model": "imdb", "version": 1, "batch_size": 4}
 
 Handlers fill `model`, `version`, `batch_size` and `method` into the dict
 at `scope["zoo.context"]`.
@@ -11,6 +12,7 @@ at `scope["zoo.context"]`.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -21,6 +23,12 @@ from zoo.serving.metrics import Metrics
 access_logger = logging.getLogger("zoo.serving.access")
 
 CONTEXT_KEY = "zoo.context"
+
+
+def _now() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    utc = datetime.timezone.utc  # noqa: UP017 (datetime.UTC needs 3.11)
+    return datetime.datetime.now(utc).isoformat(timespec="milliseconds")
 
 
 class AccessLogMiddleware:
@@ -50,6 +58,7 @@ class AccessLogMiddleware:
         finally:
             latency = time.perf_counter() - start
             record = {
+                "time": _now(),
                 "method": scope["method"],
                 "path": scope["path"],
                 "status": status,

@@ -59,12 +59,18 @@ _OFFLOAD_BYTES = 64 * 1024
 class ServingApp:
     """Request handling state: the store, limits, batchers and metrics."""
 
-    def __init__(self, store: ModelStore, limits: Limits, metrics: Metrics) -> None:
+    def __init__(
+        self, store: ModelStore, limits: Limits, metrics: Metrics
+    ) -> None:
         self.store = store
         self.limits = limits
         self.metrics = metrics
         self.in_flight = 0
         self._batchers: dict[tuple[str, int, str], Batcher] = {}
+        # (model, version) unloaded -> when its batchers stop. A request
+        # that resolved the version just before it was unloaded may still
+        # need them, so they live one deadline longer.
+        self._retire_at: dict[tuple[str, int], float] = {}
         # The poll thread retires batchers while requests create them.
         self._batchers_lock = threading.Lock()
 
@@ -74,14 +80,23 @@ class ServingApp:
         """Returns (creating on first use) the batcher of one signature."""
         signature = loaded.signature(signature_name)
         key = (loaded.name, loaded.version, signature.name)
+        self._stop_retired()
         with self._batchers_lock:
+            retire_at = self._retire_at.get(key[:2])
+            if retire_at is not None and time.monotonic() >= retire_at:
+                raise errors.unavailable(
+                    f"Model {loaded.name} version {loaded.version} was "
+                    "unloaded; retry to get the current version"
+                )
             batcher = self._batchers.get(key)
             if batcher is None or batcher.signature is not signature:
                 batcher = self._new_batcher(key, signature)
                 self._batchers[key] = batcher
         return batcher
 
-    def _new_batcher(self, key: tuple[str, int, str], signature: Any) -> Batcher:
+    def _new_batcher(
+        self, key: tuple[str, int, str], signature: Any
+    ) -> Batcher:
         name, version, signature_name = key
         histogram = self.metrics.batch_size.labels(
             name, str(version), signature_name
@@ -108,9 +123,21 @@ class ServingApp:
     ) -> None:
         """Store listener: updates the gauge and retires old batchers."""
         self.metrics.loaded_versions.labels(name).set(len(versions))
-        retired = {(name, loaded.version) for loaded in unloaded}
+        stop_at = time.monotonic() + self.limits.deadline_s
         with self._batchers_lock:
-            keys = [k for k in self._batchers if k[:2] in retired]
+            for loaded in unloaded:
+                self._retire_at[(name, loaded.version)] = stop_at
+            # A version loaded again (say after a rollback) is live again.
+            for version in versions:
+                self._retire_at.pop((name, version), None)
+        self._stop_retired()
+
+    def _stop_retired(self) -> None:
+        """Stops the batchers of versions unloaded over a deadline ago."""
+        now = time.monotonic()
+        with self._batchers_lock:
+            due = {k for k, at in self._retire_at.items() if now >= at}
+            keys = [k for k in self._batchers if k[:2] in due]
             batchers = [self._batchers.pop(k) for k in keys]
         for batcher in batchers:
             batcher.stop(timeout_s=0)  # Queued requests still finish.
@@ -124,6 +151,12 @@ class ServingApp:
             batcher.stop(timeout_s=self.limits.deadline_s)
 
     # Handlers.
+
+    async def handle_any(self, request: Request) -> Response:
+        """Sends /v1/ paths (any case) to `handle_v1`; 404 otherwise."""
+        if request.url.path.lower().startswith("/v1/"):
+            return await self.handle_v1(request)
+        return await self.not_found(request, None)
 
     async def handle_v1(self, request: Request) -> Response:
         """Dispatches every /v1/ request and turns errors into JSON."""
@@ -153,9 +186,15 @@ class ServingApp:
                 name, version, label, sub = match.groups()
                 context["method"] = "metadata" if sub else "status"
                 if not name:
-                    raise errors.invalid_argument("Missing model name in request.")
-                return self._status(context, name, _version(version), label, sub)
-        raise errors.invalid_argument(f"Malformed request: {request.method} {path}")
+                    raise errors.invalid_argument(
+                        "Missing model name in request."
+                    )
+                return self._status(
+                    context, name, _version(version), label, sub
+                )
+        raise errors.invalid_argument(
+            f"Malformed request: {request.method} {path}"
+        )
 
     def _status(
         self,
@@ -169,8 +208,6 @@ class ServingApp:
             loaded = self.store.resolve(name, version, label)
             context.update(model=name, version=loaded.version)
             return _json_response(metadata(loaded))
-        if version is not None and label is not None:
-            self.store.resolve(name, version, label)  # Raises the TF error.
         if label is not None:
             version = self.store.label_version(name, label)
         body = self.store.status(name, version)
@@ -194,8 +231,9 @@ class ServingApp:
             )
         if self.in_flight >= self.limits.max_concurrency:
             raise errors.resource_exhausted(
-                f"Too many requests in flight: the limit is "
-                f"{self.limits.max_concurrency} (--max-concurrency); retry later"
+                "Too many requests in flight: the limit is "
+                f"{self.limits.max_concurrency} (--max-concurrency); "
+                "retry later"
             )
         self.in_flight += 1
         self.metrics.in_flight.inc()
@@ -211,7 +249,13 @@ class ServingApp:
             )
             batcher = self.batcher(loaded, signature_name)
             remaining = self.limits.deadline_s - (time.monotonic() - start)
-            result = await batcher.run(decoded.arrays, decoded.batch_size, remaining)
+            # Waiting for more requests only pays when others are in flight.
+            result = await batcher.run(
+                decoded.arrays,
+                decoded.batch_size,
+                remaining,
+                linger=self.in_flight > 1,
+            )
             context["batch_size"] = result.batch_size
             payload = await _off_loop(
                 len(body), codec.encode_outputs, result.outputs, decoded.format
@@ -230,7 +274,7 @@ class ServingApp:
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
-    async def not_found(self, request: Request, exc: Exception) -> Response:
+    async def not_found(self, request: Request, exc: Any) -> Response:
         return _json_response(
             {"error": f"Not found: {request.method} {request.url.path}"}, 404
         )
@@ -257,9 +301,10 @@ def create_app(store: ModelStore, limits: Limits) -> Any:
             await asyncio.to_thread(serving.stop_batchers)
 
     routes = [
-        Route("/v1/{rest:path}", serving.handle_v1, methods=["GET", "POST"]),
         Route("/healthz", serving.healthz, methods=["GET"]),
         Route("/metrics", serving.metrics_endpoint, methods=["GET"]),
+        # TF Serving matches /v1/ paths case-insensitively: route them here.
+        Route("/{rest:path}", serving.handle_any, methods=["GET", "POST"]),
     ]
     app = Starlette(
         routes=routes,

@@ -28,8 +28,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
 
 import numpy as np
 
@@ -55,6 +55,7 @@ class _Item:
     arrays: dict[str, np.ndarray]
     size: int | None
     key: Any
+    linger: bool = True
     future: concurrent.futures.Future = dataclasses.field(
         default_factory=concurrent.futures.Future
     )
@@ -104,17 +105,25 @@ class Batcher:
         self._thread.start()
 
     def submit(
-        self, arrays: dict[str, np.ndarray], batch_size: int | None
+        self,
+        arrays: dict[str, np.ndarray],
+        batch_size: int | None,
+        linger: bool = True,
     ) -> concurrent.futures.Future:
         """Queues a request; the future resolves to a `BatchResult`.
 
         Args:
             arrays: input name -> array with the batch axis first.
             batch_size: instances in the request; None runs it unbatched.
+            linger: whether a batch this request opens waits up to
+                `batch_timeout_s` for more requests; False when the caller
+                knows no other request is in flight (then only requests
+                already queued join it).
         """
         if self._stopped:
             raise errors.unavailable("The server is shutting down")
-        item = _Item(arrays, batch_size, self._key(arrays, batch_size))
+        key = self._key(arrays, batch_size)
+        item = _Item(arrays, batch_size, key, linger=linger)
         self._queue.put(item)
         return item.future
 
@@ -123,6 +132,7 @@ class Batcher:
         arrays: dict[str, np.ndarray],
         batch_size: int | None,
         timeout_s: float,
+        linger: bool = True,
     ) -> BatchResult:
         """Submits a request and awaits its result within `timeout_s`.
 
@@ -131,12 +141,12 @@ class Batcher:
                 yet started is then dropped from its batch), or the model's
                 error.
         """
-        future = self.submit(arrays, batch_size)
+        future = self.submit(arrays, batch_size, linger)
         try:
             return await asyncio.wait_for(
                 asyncio.wrap_future(future), timeout=max(timeout_s, 0.0)
             )
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             future.cancel()
             raise errors.deadline_exceeded(
                 f"Deadline exceeded: no result within {timeout_s:.3g} s "
@@ -182,7 +192,8 @@ class Batcher:
                 return
             batch, held = [first], []
             total = first.size or 0
-            deadline = time.monotonic() + self.batch_timeout_s
+            wait_s = self.batch_timeout_s if first.linger else 0.0
+            deadline = time.monotonic() + wait_s
             stop_seen = False
             while first.size is not None and total < self.max_batch_size:
                 item = self._next(deadline - time.monotonic())
@@ -201,7 +212,9 @@ class Batcher:
             self._carry.extendleft(reversed(held))
             if stop_seen:
                 self._carry.append(_STOP)
-            self._run([i for i in batch if i.future.set_running_or_notify_cancel()])
+            self._run(
+                [i for i in batch if i.future.set_running_or_notify_cancel()]
+            )
 
     def _run(self, batch: list[_Item]) -> None:
         if not batch:
@@ -217,7 +230,7 @@ class Batcher:
                 return
             batch[0].future.set_exception(_to_serving_error(error))
             return
-        for item, result in zip(batch, results):
+        for item, result in zip(batch, results, strict=True):
             item.future.set_result(result)
 
     def _run_alone(self, item: _Item) -> None:
@@ -263,7 +276,9 @@ class Batcher:
         return results
 
 
-def _pad_and_concatenate(arrays: list[np.ndarray], pad_value: Any) -> np.ndarray:
+def _pad_and_concatenate(
+    arrays: list[np.ndarray], pad_value: Any
+) -> np.ndarray:
     """Right-pads axis 1 to the longest and concatenates along axis 0."""
     if arrays[0].ndim >= 2:
         length = max(a.shape[1] for a in arrays)

@@ -20,8 +20,8 @@ import base64
 import binascii
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
 
 import numpy as np
 
@@ -84,7 +84,9 @@ def parse_json(body: bytes) -> dict:
             f"offset: {error.start})"
         ) from None
     if not isinstance(document, dict):
-        raise errors.invalid_argument(f"JSON Value: {_short(document)} Is not object")
+        raise errors.invalid_argument(
+            f"JSON Value: {_short(document)} Is not object"
+        )
     return document
 
 
@@ -132,7 +134,9 @@ def _decode_rows(
     instances: Any, signature: SignatureInfo, limits: Limits
 ) -> DecodedInputs:
     if not isinstance(instances, list):
-        raise errors.invalid_argument("Expecting 'instances' to be an list/array")
+        raise errors.invalid_argument(
+            "Expecting 'instances' to be an list/array"
+        )
     if not instances:
         raise errors.invalid_argument("No values in 'instances' array")
     _check_count(len(instances), "'instances'", limits)
@@ -149,7 +153,8 @@ def _decode_rows(
         if named:
             if not _is_named_object(element):
                 raise errors.invalid_argument(
-                    f"Expecting object but got list at item {index} of input list"
+                    f"Expecting object but got list at item {index} of "
+                    "input list"
                 )
             if set(element) != set(names):
                 raise errors.invalid_argument(
@@ -169,7 +174,9 @@ def _decode_rows(
 
     def where(name: str) -> Callable[[int], str]:
         key = f" key: {name}" if named else ""
-        return lambda i: f"Failed to process element: {i}{key} of 'instances' list."
+        return lambda i: (
+            f"Failed to process element: {i}{key} of 'instances' list."
+        )
 
     arrays = {
         name: stack_instances(columns[name], info, limits, where(name))
@@ -216,20 +223,25 @@ def _decode_columns(
                 f"batch axis), got {_short(value)}"
             )
         if not value:
-            raise errors.invalid_argument(f"No values in 'inputs' for input: {name}")
+            raise errors.invalid_argument(
+                f"No values in 'inputs' for input: {name}"
+            )
         _check_count(len(value), f"'inputs' for input: {name}", limits)
         arrays[name] = stack_instances(
             value,
             info,
             limits,
-            lambda i, name=name: f"Failed to process instance: {i} of input: {name}.",
+            lambda i, name=name: (
+                f"Failed to process instance: {i} of input: {name}."
+            ),
         )
     if not signature.batchable:
         return DecodedInputs(COLUMNAR, arrays, None)
     sizes = {name: len(array) for name, array in arrays.items()}
     if len(set(sizes.values())) > 1:
         raise errors.invalid_argument(
-            f"All inputs must have the same batch size (first axis), got {sizes}"
+            "All inputs must have the same batch size (first axis), "
+            f"got {sizes}"
         )
     return DecodedInputs(COLUMNAR, arrays, next(iter(sizes.values())))
 
@@ -252,11 +264,10 @@ def stack_instances(
     ]
     first = arrays[0]
     for index, array in enumerate(arrays):
-        if array.shape[1:] != first.shape[1:] or (
-            array.ndim != first.ndim
-        ):
+        if array.shape[1:] != first.shape[1:] or (array.ndim != first.ndim):
             raise errors.invalid_argument(
-                f"{where(index)} Error: instances of input {info.name} differ in "
+                f"{where(index)} Error: instances of input {info.name} "
+                "differ in "
                 f"shape beyond their first axis: {list(first.shape)} vs "
                 f"{list(array.shape)}; only the first axis may vary (it is "
                 "right-padded)"
@@ -271,7 +282,9 @@ def stack_instances(
         )
     length = max(a.shape[0] for a in arrays)
     out = np.full(
-        (len(arrays), length, *first.shape[1:]), info.pad_value, info.numpy_dtype
+        (len(arrays), length, *first.shape[1:]),
+        info.pad_value,
+        info.numpy_dtype,
     )
     for index, array in enumerate(arrays):
         out[index, : array.shape[0]] = array
@@ -297,7 +310,8 @@ def _convert_or_raise(
             expected = info.shape[axis + offset]
             if expected is not None and expected != size:
                 raise errors.invalid_argument(
-                    f"{where} Error: input {info.name} needs size {expected} on "
+                    f"{where} Error: input {info.name} needs size "
+                    f"{expected} on "
                     f"axis {axis + offset} (signature shape "
                     f"{info.shape_string()}), got {size}"
                 )
@@ -337,14 +351,20 @@ def _convert(value: Any, info: TensorInfo, limits: Limits) -> np.ndarray:
         raise _Problem(_type_message(value if bad is _NONE else bad, info))
     if wants_integer:
         bounds = np.iinfo(info.numpy_dtype)
-        if array.size and (array.min() < bounds.min or array.max() > bounds.max):
+        if array.size and (
+            array.min() < bounds.min or array.max() > bounds.max
+        ):
             raise _Problem(
-                f"values of {_short(value)} are out of range for {info.dtype_name}"
+                f"values of {_short(value)} are out of range for "
+                f"{info.dtype_name}"
             )
         return array.astype(info.numpy_dtype)
     if info.numpy_dtype.kind != "f":
-        raise _Problem(f"input dtype {info.dtype_name} is not supported over JSON")
-    converted = array.astype(info.numpy_dtype)
+        raise _Problem(
+            f"input dtype {info.dtype_name} is not supported over JSON"
+        )
+    with np.errstate(over="ignore"):  # Overflow is reported just below.
+        converted = array.astype(info.numpy_dtype)
     if not np.isfinite(converted).all():
         raise _Problem(
             f"Cannot convert JSON value: {_short(value)} to {info.dtype_name} "
@@ -376,7 +396,8 @@ def _string_array(value: Any, info: TensorInfo, limits: Limits) -> np.ndarray:
             raise _Problem("Unable to base64 decode") from None
     elif isinstance(value, dict):
         raise _Problem(
-            f"JSON Value: {_short(value)} not formatted correctly for base64 data"
+            f"JSON Value: {_short(value)} not formatted correctly for "
+            "base64 data"
         )
     else:
         raise _Problem(_type_message(value, info))
@@ -457,7 +478,9 @@ def _short(value: Any, limit: int = 120) -> str:
 # Responses.
 
 
-def encode_outputs(outputs: dict[str, np.ndarray], request_format: str) -> bytes:
+def encode_outputs(
+    outputs: dict[str, np.ndarray], request_format: str
+) -> bytes:
     """Writes model outputs as TF Serving's predict response JSON.
 
     Row format: `{"predictions": [...]}`, one entry per instance, an object

@@ -62,7 +62,8 @@ class Limits:
             if not isinstance(value, (int, float)) or value < minimum:
                 raise ValueError(
                     f"Received an invalid value for argument `{field.name}`, "
-                    f"expected a {'non-negative' if minimum == 0 else 'positive'}"
+                    "expected a "
+                    f"{'non-negative' if minimum == 0 else 'positive'}"
                     f" number, got {value!r}."
                 )
 
@@ -152,7 +153,9 @@ def _parse_model_entry(entry: object, index: int, base_dir: str) -> ModelConfig:
         )
     base_path = entry.get("base_path", name)
     if not isinstance(base_path, str) or not base_path:
-        raise ValueError(f"{where}.base_path must be a string, got {base_path!r}")
+        raise ValueError(
+            f"{where}.base_path must be a string, got {base_path!r}"
+        )
     base_path = resolve_inside(base_dir, base_path, where)
     policy = _parse_version_policy(entry.get("version_policy", {}), where)
     labels = entry.get("version_labels", {})
@@ -180,7 +183,7 @@ def _parse_version_policy(policy: object, where: str) -> VersionPolicy:
             f"{where}.version_policy must hold exactly one of 'latest', 'all', "
             f"'specific', got {policy!r}"
         )
-    (kind, body), = policy.items()
+    ((kind, body),) = policy.items()
     body = body or {}
     if kind == "all":
         return VersionPolicy(kind="all")
@@ -227,8 +230,10 @@ def resolve_inside(base_dir: str, path: str, where: str = "path") -> str:
 
 
 def _is_valid_name(name: str) -> bool:
-    return bool(name) and not name.startswith(".") and not any(
-        c in name for c in "/\\:"
+    return (
+        bool(name)
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\:")
     )
 
 

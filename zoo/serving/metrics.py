@@ -1,11 +1,11 @@
 """Prometheus metrics of the server, exposed at `/metrics`.
 
-    zoo_serving_requests_total{model, method, code}   requests by outcome
-    zoo_serving_request_latency_seconds{model, method}  end-to-end latency
-    zoo_serving_batch_size{model, version, signature}   instances per model call
-    zoo_serving_batch_requests{model, version, signature} requests per call
-    zoo_serving_loaded_versions{model}                versions being served
-    zoo_serving_in_flight_requests                    predict requests running
+zoo_serving_requests_total{model, method, code}   requests by outcome
+zoo_serving_request_latency_seconds{model, method}  end-to-end latency
+zoo_serving_batch_size{model, version, signature}   instances per model call
+zoo_serving_batch_requests{model, version, signature} requests per call
+zoo_serving_loaded_versions{model}                versions being served
+zoo_serving_in_flight_requests                    predict requests running
 """
 
 from __future__ import annotations

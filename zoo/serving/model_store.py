@@ -18,8 +18,8 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
 
 import tensorflow as tf
 from google.protobuf import json_format
@@ -118,11 +118,19 @@ class ModelStore:
                     state = _ModelState(config)
                     with self._lock:
                         self._models[config.name] = state
-                try:
-                    self._refresh_model(state)
-                except Exception:  # Never let one model stop the poller.
-                    logger.exception("Refreshing model %s failed", config.name)
+                self._safely_refresh(state)
+            # Models whose folder disappeared: their versions get unloaded.
+            names = {config.name for config in configs}
+            for name, state in list(self._models.items()):
+                if name not in names:
+                    self._safely_refresh(state)
             self._first_scan = False
+
+    def _safely_refresh(self, state: _ModelState) -> None:
+        try:
+            self._refresh_model(state)
+        except Exception:  # Never let one model stop the poller.
+            logger.exception("Refreshing model %s failed", state.config.name)
 
     def _current_configs(self) -> list[ModelConfig]:
         if self.model_configs is not None:
@@ -176,9 +184,7 @@ class ModelStore:
         if config.version_policy.kind == "latest" and not target:
             # Nothing new loadable yet: keep serving what is loaded, if its
             # folder still exists.
-            target = {
-                v: lv for v, lv in state.loaded.items() if v in on_disk
-            }
+            target = {v: lv for v, lv in state.loaded.items() if v in on_disk}
         removed = [lv for v, lv in state.loaded.items() if v not in target]
         if removed or set(target) != set(state.loaded):
             with self._lock:
@@ -237,15 +243,20 @@ class ModelStore:
                     )
                 version = labels[label]
             if state is None or not state.loaded:
-                spec = f"Latest({name})" if version is None else (
-                    f"Specific({name}, {version})"
+                spec = (
+                    f"Latest({name})"
+                    if version is None
+                    else (f"Specific({name}, {version})")
                 )
-                raise errors.not_found(f"Servable not found for request: {spec}")
+                raise errors.not_found(
+                    f"Servable not found for request: {spec}"
+                )
             if version is None:
                 return state.loaded[max(state.loaded)]
             if version not in state.loaded:
                 raise errors.not_found(
-                    f"Servable not found for request: Specific({name}, {version})"
+                    "Servable not found for request: "
+                    f"Specific({name}, {version})"
                 )
             return state.loaded[version]
 
@@ -283,7 +294,9 @@ class ModelStore:
                 )
             entries = {version: entries[version]}
         elif not entries:
-            raise errors.not_found(f"Could not find any versions of model {name}")
+            raise errors.not_found(
+                f"Could not find any versions of model {name}"
+            )
         return {
             "model_version_status": [
                 {
@@ -372,7 +385,9 @@ def fingerprint(path: str) -> tuple:
                 stat = os.stat(full)
             except OSError:
                 continue
-            summary.append((os.path.relpath(full, path), stat.st_size, stat.st_mtime_ns))
+            summary.append(
+                (os.path.relpath(full, path), stat.st_size, stat.st_mtime_ns)
+            )
     return tuple(sorted(summary))
 
 

@@ -25,21 +25,33 @@ _DEFAULTS = Limits()
 
 # Flag name -> (Limits field, type, help).
 _LIMIT_FLAGS = {
-    "--max-body-bytes": ("max_body_bytes", int, "largest request body (413 above)"),
+    "--max-body-bytes": (
+        "max_body_bytes",
+        int,
+        "largest request body (413 above)",
+    ),
     "--max-instances": ("max_instances", int, "most instances per request"),
     "--max-sequence-length": (
         "max_sequence_length",
         int,
         "most elements per instance along its first axis (e.g. audio samples)",
     ),
-    "--max-string-bytes": ("max_string_bytes", int, "longest string input in bytes"),
+    "--max-string-bytes": (
+        "max_string_bytes",
+        int,
+        "longest string input in bytes",
+    ),
     "--deadline-s": ("deadline_s", float, "per-request deadline (504 past it)"),
     "--max-concurrency": (
         "max_concurrency",
         int,
         "most predict requests in flight (429 above)",
     ),
-    "--max-batch-size": ("max_batch_size", int, "most instances per model call"),
+    "--max-batch-size": (
+        "max_batch_size",
+        int,
+        "most instances per model call",
+    ),
     "--batch-timeout-ms": (
         "batch_timeout_ms",
         float,
@@ -64,12 +76,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model-config",
         default=None,
-        help="JSON model config (version policies, labels); see docs/serving.md",
+        help="JSON model config (version policies, labels); "
+        "see docs/serving.md",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=int, default=8501, help="port to bind")
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
     )
     limits = parser.add_argument_group("Limits")
     for flag, (field, kind, help_text) in _LIMIT_FLAGS.items():

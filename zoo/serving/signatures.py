@@ -9,8 +9,8 @@ and the batcher uses to decide how requests may be merged.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -64,14 +64,20 @@ class TensorInfo:
     @property
     def has_dynamic_time_axis(self) -> bool:
         """Whether axis 1, the first non-batch axis, is dynamic."""
-        return self.shape is not None and len(self.shape) >= 2 and (
-            self.shape[1] is None
+        return (
+            self.shape is not None
+            and len(self.shape) >= 2
+            and (self.shape[1] is None)
         )
 
     def shape_string(self) -> str:
         if self.shape is None:
             return "[?]"
-        return "[" + ",".join("-1" if d is None else str(d) for d in self.shape) + "]"
+        return (
+            "["
+            + ",".join("-1" if d is None else str(d) for d in self.shape)
+            + "]"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +100,8 @@ class SignatureInfo:
     def batchable(self) -> bool:
         """Whether requests can be merged: every tensor has a batch axis."""
         return bool(self.inputs) and all(
-            info.batched for info in [*self.inputs.values(), *self.outputs.values()]
+            info.batched
+            for info in [*self.inputs.values(), *self.outputs.values()]
         )
 
     @property

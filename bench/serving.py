@@ -1,0 +1,250 @@
+"""Serving benchmark: `zoo serve` over HTTP against the in-process floor.
+
+For one SavedModel, measures latency (p50, p99) and throughput at client
+concurrency 1, 8 and 32 twice: through the REST server (started here as
+`python -m zoo.serving MODEL_DIR --port N`, so with JSON, HTTP and server-side
+batching) and by calling the loaded signature in-process from as many
+threads (the floor). Prints both with their ratios and writes
+bench/results/serving.md and bench/results/serving.json.
+
+    python bench/serving.py                                 # saved_models/imdb
+    python bench/serving.py --model-dir saved_models/spoken_digits \
+        --sequence-length 8000
+    python bench/serving.py --model-dir /tmp/toy/imdb --requests 100
+
+Requests are synthesised from the serving signature: review-like text for
+a string input, random audio for float [batch, time], random token ids for
+int [batch, time]; `--instances` per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO_ROOT, "bench", "results")
+WORDS = (
+    "a great movie with a terrible plot but wonderful acting and music".split()
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--model-dir",
+        default=os.path.join(REPO_ROOT, "saved_models", "imdb"),
+        help="a model folder holding VERSION/saved_model.pb",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 8, 32]
+    )
+    parser.add_argument("--requests", type=int, default=400, help="per level")
+    parser.add_argument("--instances", type=int, default=1, help="per request")
+    parser.add_argument("--sequence-length", type=int, default=8000)
+    parser.add_argument("--words", type=int, default=200, help="per review")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    parser.add_argument("--output", default=os.path.join(RESULTS, "serving"))
+    return parser.parse_args(argv)
+
+
+def make_instances(signature, count: int, args, rng) -> dict:
+    """Input name -> list of JSON-ready instances, from the signature."""
+    import tensorflow as tf
+
+    _, specs = signature.structured_input_signature
+    instances = {}
+    for name, spec in specs.items():
+        if spec.dtype == tf.string:
+            instances[name] = [
+                " ".join(rng.choice(WORDS, size=args.words))
+                for _ in range(count)
+            ]
+        elif spec.dtype.is_floating:
+            instances[name] = [
+                rng.uniform(-0.5, 0.5, args.sequence_length).round(4).tolist()
+                for _ in range(count)
+            ]
+        else:
+            instances[name] = [
+                rng.integers(1, 100, args.sequence_length).tolist()
+                for _ in range(count)
+            ]
+    return instances
+
+
+def summarise(latencies: list[float], seconds: float, instances: int) -> dict:
+    values = np.array(latencies) * 1000
+    return {
+        "p50_ms": float(np.percentile(values, 50)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "requests_per_s": len(latencies) / seconds,
+        "instances_per_s": len(latencies) * instances / seconds,
+    }
+
+
+def run_clients(
+    call, concurrency: int, total: int
+) -> tuple[list[float], float]:
+    """Runs `call()` total times from `concurrency` threads."""
+
+    def timed(_):
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    for _ in range(min(total, 5)):
+        call()  # Warm-up.
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        latencies = list(pool.map(timed, range(total)))
+    return latencies, time.perf_counter() - start
+
+
+def in_process(model_dir: str, instances: dict, args) -> dict:
+    import tensorflow as tf
+
+    version = max(int(v) for v in os.listdir(model_dir) if v.isdigit())
+    function = tf.saved_model.load(
+        os.path.join(model_dir, str(version))
+    ).signatures["serving_default"]
+    _, specs = function.structured_input_signature
+    tensors = {
+        name: tf.constant(values, dtype=specs[name].dtype)
+        for name, values in instances.items()
+    }
+    results = {}
+    for level in args.concurrency:
+        latencies, seconds = run_clients(
+            lambda: function(**tensors), level, args.requests
+        )
+        results[level] = summarise(latencies, seconds, args.instances)
+    return results
+
+
+def over_http(model_dir: str, instances: dict, args) -> dict:
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable, "-m", "zoo.serving", model_dir, "--port", str(port),
+        "--max-batch-size", str(args.max_batch_size),
+        "--batch-timeout-ms", str(args.batch_timeout_ms),
+        "--max-concurrency", str(max(args.concurrency) * 2),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    server = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=env, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start") from None
+                time.sleep(0.3)
+        name = os.path.basename(os.path.normpath(model_dir))
+        body = json.dumps({"inputs": instances}).encode()
+        sessions = {}
+
+        def call():
+            import threading
+
+            session = sessions.setdefault(
+                threading.get_ident(), requests.Session()
+            )
+            response = session.post(
+                f"{url}/v1/models/{name}:predict",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
+            response.raise_for_status()
+
+        results = {}
+        for level in args.concurrency:
+            latencies, seconds = run_clients(call, level, args.requests)
+            results[level] = summarise(latencies, seconds, args.instances)
+        return results
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def report(floor: dict, http: dict, args) -> str:
+    lines = [
+        "# Serving benchmark",
+        "",
+        f"Model: `{args.model_dir}`; {args.requests} requests per level, "
+        f"{args.instances} instance(s) each; server batching "
+        f"max {args.max_batch_size}, wait {args.batch_timeout_ms} ms.",
+        "",
+        "| clients | HTTP p50 ms | floor p50 ms | ratio | HTTP p99 ms | "
+        "floor p99 ms | ratio | HTTP req/s | floor req/s | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for level in args.concurrency:
+        h, f = http[level], floor[level]
+        lines.append(
+            f"| {level} | {h['p50_ms']:.2f} | {f['p50_ms']:.2f} | "
+            f"{h['p50_ms'] / f['p50_ms']:.2f}x | {h['p99_ms']:.2f} | "
+            f"{f['p99_ms']:.2f} | {h['p99_ms'] / f['p99_ms']:.2f}x | "
+            f"{h['requests_per_s']:.1f} | {f['requests_per_s']:.1f} | "
+            f"{h['requests_per_s'] / f['requests_per_s']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not os.path.isdir(args.model_dir):
+        print(
+            f"No model folder at {args.model_dir}; pass --model-dir.",
+            file=sys.stderr,
+        )
+        return 2
+    import tensorflow as tf
+
+    version = max(int(v) for v in os.listdir(args.model_dir) if v.isdigit())
+    signature = tf.saved_model.load(
+        os.path.join(args.model_dir, str(version))
+    ).signatures["serving_default"]
+    instances = make_instances(
+        signature, args.instances, args, np.random.default_rng(0)
+    )
+    floor = in_process(args.model_dir, instances, args)
+    http = over_http(args.model_dir, instances, args)
+    text = report(floor, http, args)
+    print(text)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output + ".md", "w") as file:
+        file.write(text)
+    with open(args.output + ".json", "w") as file:
+        json.dump(
+            {"args": vars(args), "in_process": floor, "http": http},
+            file,
+            indent=1,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

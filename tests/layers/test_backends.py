@@ -1,0 +1,91 @@
+"""The layers under the JAX backend (keras.ops only, so they must run there).
+
+Runs in a subprocess with KERAS_BACKEND=jax: every cell against the NumPy
+step loops, the structures for shapes and masks, and one training step.
+Skipped, with the reason, where JAX is not installed.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import keras
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    import reference
+    from zoo import layers
+    from zoo.layers.lstm import resolve_switches
+    import zoo
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 4)).astype("float32")
+    mask = np.array([[1] * 6, [1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1]], bool)
+
+    def check(layer, step_for, sizes):
+        layer(x)
+        weights = reference.randomize(layer, rng)
+        initial = [np.zeros((3, s)) for s in sizes]
+        expected, _ = reference.run(step_for(weights), x, initial, mask)
+        got = np.asarray(layer(x, mask=mask))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+    for variant in layers.LSTM_VARIANTS:
+        layer = layers.LSTM(5, variant=variant, return_sequences=True)
+        switches = resolve_switches(variant)
+        check(layer, lambda w: reference.lstm_step(w, switches),
+              layer.cell.state_size)
+    for reset_after in (True, False):
+        check(layers.GRU(5, reset_after=reset_after, return_sequences=True),
+              lambda w: reference.gru_step(w, reset_after), [5])
+    check(layers.NaiveRNN(5, return_sequences=True), reference.naive_step, [5])
+    check(layers.NAS(5, return_sequences=True), reference.nas_step, [5, 5])
+
+    bidirectional = layers.Bidirectional(layers.GRU(3, return_sequences=True))
+    assert bidirectional(x, mask=mask).shape == (3, 6, 6)
+    pyramid = layers.PyramidRNN(layers.LSTM(2), num_levels=2)
+    assert pyramid(x, mask=mask).shape == (3, 2, 4)
+    assert layers.TimeReduction(2)(x).shape == (3, 3, 8)
+    assert layers.L2Pooling1D(2)(x).shape == (3, 3, 4)
+
+    for name in ("pyramid_lstm", "bidirectional_gru", "cnn", "cldnn"):
+        defaults = zoo.describe(name)["defaults"]
+        small = {"units": 3, "filters": 3, "projection_dim": 3,
+                 "dnn_units": 3}
+        model = zoo.build(name, inputs="features", feature_dim=4,
+                          **{k: v for k, v in small.items() if k in defaults})
+        model.compile(optimizer="adam",
+                      loss="sparse_categorical_crossentropy")
+        model.fit(np.tile(x, (1, 2, 1)), np.array([0, 1, 1]), verbose=0)
+    print("jax backend ok")
+    """
+)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="JAX is not installed (pip install 'seqzoo[jax]')",
+)
+def test_layers_run_and_match_reference_under_jax():
+    root = Path(__file__).resolve().parents[2]
+    environment = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "jax backend ok" in result.stdout

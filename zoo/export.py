@@ -1,0 +1,175 @@
+"""SavedModel export: TF Serving layout, atomic writes, model cards.
+
+Exports land in `BASE_DIR/NAME/VERSION/` (TensorFlow Serving's layout).
+Everything is first written to a hidden temporary folder beside the target
+and renamed into place at the end, so a crash or a kill at any moment leaves
+either the previous state or the complete new version, never a half-written
+one; servers that watch the folder (TF Serving, `zoo serve`) ignore the
+hidden temporaries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Ops that would tie an exported graph to a GPU, or embed Python code.
+NON_PORTABLE_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "PyFunc",
+                    "EagerPyFunc", "PyFuncStateless")
+
+
+def versions(model_dir: str | os.PathLike) -> list[int]:
+    """The complete numeric versions under `model_dir`, sorted."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(
+        int(entry.name)
+        for entry in model_dir.iterdir()
+        if entry.name.isdigit() and (entry / "saved_model.pb").exists()
+    )
+
+
+def next_version(model_dir: str | os.PathLike) -> int:
+    """One more than the largest version folder present (1 if none)."""
+    model_dir = Path(model_dir)
+    taken = [
+        int(entry.name)
+        for entry in model_dir.iterdir()
+        if entry.name.isdigit()
+    ] if model_dir.is_dir() else []
+    return max(taken, default=0) + 1
+
+
+def resolve_version_dir(
+    model_dir: str | os.PathLike,
+    version: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """The folder a new export goes to; refuses to replace unless asked."""
+    model_dir = Path(model_dir)
+    if version is None:
+        version = next_version(model_dir)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            f"Received an invalid export version {version!r}, expected a "
+            "positive integer."
+        )
+    target = model_dir / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"{target} already exists; pass overwrite=True (--overwrite) to "
+            "replace it, or leave the version out to use the next free one."
+        )
+    return target
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    target: str | os.PathLike, overwrite: bool = False
+) -> Iterator[Path]:
+    """Yields a temporary folder that becomes `target` only on success.
+
+    The temporary folder is hidden (a leading dot) and lives beside the
+    target, on the same file system, so the final step is a rename. On an
+    exception it is removed and `target` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    temporary.mkdir()
+    try:
+        yield temporary
+        _fsync_tree(temporary)
+        if target.exists():
+            if not overwrite:
+                raise FileExistsError(f"{target} already exists.")
+            retired = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(target, retired)
+            os.replace(temporary, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(temporary, target)
+        _fsync_directory(target.parent)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Writes a small text file atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_directory(root)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def write_model_card(version_dir: str | os.PathLike, card: dict) -> Path:
+    """Writes `model_card.json` (and a readable `README.md`) into `assets.extra`.
+
+    TF Serving reserves `assets.extra/` for files it ignores, so the card
+    travels with the model without disturbing any server.
+    """
+    folder = Path(version_dir) / "assets.extra"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "model_card.json", json.dumps(card, indent=2) + "\n")
+    lines = [f"# Model card: {card.get('name', 'model')}", ""]
+    lines += [f"- **{key}**: {value}" for key, value in card.items()]
+    atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
+    return folder / "model_card.json"
+
+
+def graph_ops(saved_model_dir: str | os.PathLike) -> set[str]:
+    """Every op type in a SavedModel's graphs, functions included."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString(
+        (Path(saved_model_dir) / "saved_model.pb").read_bytes()
+    )
+    ops = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def check_portable(saved_model_dir: str | os.PathLike) -> None:
+    """Raises if the graph holds GPU-only (cuDNN) or Python-function ops."""
+    found = sorted(graph_ops(saved_model_dir) & set(NON_PORTABLE_OPS))
+    if found:
+        raise ValueError(
+            f"The SavedModel at {saved_model_dir} is not portable: it holds "
+            f"the op(s) {found}, which need a GPU or a Python interpreter."
+        )

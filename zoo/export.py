@@ -173,3 +173,91 @@ def check_portable(saved_model_dir: str | os.PathLike) -> None:
             f"The SavedModel at {saved_model_dir} is not portable: it holds "
             f"the op(s) {found}, which need a GPU or a Python interpreter."
         )
+
+
+_VERIFY_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+saved_model_dir, arrays, signature_name, atol = sys.argv[1:5]
+data = np.load(arrays, allow_pickle=False)
+loaded = tf.saved_model.load(saved_model_dir)
+function = loaded.signatures[signature_name]
+inputs = {k[3:]: tf.constant(data[k]) for k in data.files if k.startswith("in_")}
+outputs = function(**inputs)
+report = {"leaked_modules": sorted(m for m in sys.modules if m.split(".")[0] == "zoo"),
+          "mismatches": []}
+for key in data.files:
+    if not key.startswith("out_"):
+        continue
+    name, expected = key[4:], data[key]
+    got = outputs[name].numpy()
+    if got.dtype.kind in "SOU":
+        same = got.astype(bytes).tolist() == expected.astype(bytes).tolist()
+    else:
+        same = got.shape == expected.shape and np.allclose(got, expected, atol=float(atol))
+    if not same:
+        report["mismatches"].append(name)
+print(json.dumps(report))
+"""
+
+
+def verify_in_fresh_process(
+    saved_model_dir: str | os.PathLike,
+    inputs: dict,
+    expected_outputs: dict,
+    *,
+    signature_name: str = "serving_default",
+    atol: float = 1e-5,
+    timeout: float = 300,
+) -> None:
+    """Loads the SavedModel in a new Python that never imports `zoo`.
+
+    Calls `signature_name` with `inputs` (name -> numpy array) and compares
+    each of `expected_outputs` (name -> numpy array). Raises RuntimeError
+    with the details on any mismatch, load failure, or if `zoo` was
+    imported by the load (which a serving system could not do).
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as scratch:
+        arrays = Path(scratch) / "arrays.npz"
+        payload = {f"in_{k}": np.asarray(v) for k, v in inputs.items()}
+        payload.update(
+            {f"out_{k}": np.asarray(v) for k, v in expected_outputs.items()}
+        )
+        np.savez(arrays, **payload)
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key != "PYTHONPATH"
+        }
+        environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        result = subprocess.run(
+            [sys.executable, "-c", _VERIFY_SCRIPT, str(saved_model_dir),
+             str(arrays), signature_name, str(atol)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=scratch,
+            env=environment,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"Reloading {saved_model_dir} in a fresh process failed:\n"
+            f"{result.stderr[-3000:]}"
+        )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if report["leaked_modules"]:
+        raise RuntimeError(
+            f"Loading {saved_model_dir} imported {report['leaked_modules']}."
+        )
+    if report["mismatches"]:
+        raise RuntimeError(
+            f"The reloaded SavedModel at {saved_model_dir} disagrees with the "
+            f"in-memory model on outputs {report['mismatches']}."
+        )

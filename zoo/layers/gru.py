@@ -63,24 +63,25 @@ class GRUCell(RecurrentCell):
     def step(self, projected_inputs, states, training=False):
         previous = states[0] if isinstance(states, (list, tuple)) else states
         units = self.units
-        x_z = projected_inputs[:, :units]
-        x_r = projected_inputs[:, units : 2 * units]
-        x_h = projected_inputs[:, 2 * units :]
+        # Splits, not slices: a split's gradient is one concat.
+        x_z, x_r, x_h = ops.split(projected_inputs, 3, axis=-1)
         dropped = self.recurrent_state(previous)
         if self.reset_after:
             # One product for all three blocks; r scales U_h·h afterwards.
             recurrent = ops.matmul(dropped, self.recurrent_kernel)
             if self.use_bias:
                 recurrent = recurrent + self.bias[1]
-            z = self.recurrent_activation(x_z + recurrent[:, :units])
-            r = self.recurrent_activation(x_r + recurrent[:, units : 2 * units])
-            candidate = self.activation(x_h + r * recurrent[:, 2 * units :])
+            h_z, h_r, h_h = ops.split(recurrent, 3, axis=-1)
+            z = self.recurrent_activation(x_z + h_z)
+            r = self.recurrent_activation(x_r + h_r)
+            candidate = self.activation(x_h + r * h_h)
         else:
             recurrent = ops.matmul(
                 dropped, self.recurrent_kernel[:, : 2 * units]
             )
-            z = self.recurrent_activation(x_z + recurrent[:, :units])
-            r = self.recurrent_activation(x_r + recurrent[:, units:])
+            h_z, h_r = ops.split(recurrent, 2, axis=-1)
+            z = self.recurrent_activation(x_z + h_z)
+            r = self.recurrent_activation(x_r + h_r)
             candidate = self.activation(
                 x_h
                 + ops.matmul(

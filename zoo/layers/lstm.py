@@ -224,26 +224,26 @@ class LSTMCell(RecurrentCell):
                 size, size, "gate_recurrent_kernel"
             )
 
-    def _block(self, z, name):
-        index = self.blocks.index(name)
-        return z[:, index * self.units : (index + 1) * self.units]
-
     def step(self, projected_inputs, states, training=False):
         h, c = states[0], states[1]
         z = projected_inputs + ops.matmul(
             self.recurrent_state(h), self.recurrent_kernel
         )
-        gate_inputs = {gate: self._block(z, gate) for gate in self.gates}
+        # One split (its gradient is a concat) rather than one slice per
+        # block (each slice's gradient is a zero-padded full copy).
+        blocks = dict(zip(self.blocks, ops.split(z, len(self.blocks), -1)))
         if self.gate_recurrent_kernel is not None:
-            feedback = ops.matmul(states[2], self.gate_recurrent_kernel)
-            for index, gate in enumerate(self.gates):
-                gate_inputs[gate] = gate_inputs[gate] + feedback[
-                    :, index * self.units : (index + 1) * self.units
-                ]
+            feedback = ops.split(
+                ops.matmul(states[2], self.gate_recurrent_kernel),
+                len(self.gates),
+                -1,
+            )
+            for gate, extra in zip(self.gates, feedback):
+                blocks[gate] = blocks[gate] + extra
         sigma = self.recurrent_activation
 
         def gate(name, cell_state):
-            value = gate_inputs[name]
+            value = blocks[name]
             if name in self.peepholes:
                 value = value + self.peepholes[name] * cell_state
             return sigma(value)
@@ -255,7 +255,7 @@ class LSTMCell(RecurrentCell):
             f = 1.0 - i
         else:
             f = None
-        g = self._block(z, "c")
+        g = blocks["c"]
         if self.input_activation:
             g = self.activation(g)
         new_c = (c if f is None else f * c) + (g if i is None else i * g)

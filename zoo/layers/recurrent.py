@@ -139,7 +139,17 @@ class RecurrentCell(keras.layers.Layer):
 
     def project_inputs(self, inputs):
         """x·W (+ input bias) for any number of leading axes."""
-        projected = ops.matmul(inputs, self.kernel)
+        if len(inputs.shape) > 2:
+            # One 2-D product over batch x time: a rank-3 matmul would be a
+            # batched product whose kernel gradient is [batch, in, out].
+            leading = ops.shape(inputs)[:-1]
+            flat = ops.reshape(inputs, (-1, inputs.shape[-1]))
+            projected = ops.matmul(flat, self.kernel)
+            projected = ops.reshape(
+                projected, tuple(leading) + (self.kernel.shape[-1],)
+            )
+        else:
+            projected = ops.matmul(inputs, self.kernel)
         input_bias = self.input_bias()
         if input_bias is not None:
             projected = projected + input_bias

@@ -153,7 +153,7 @@ def cnn(**overrides):
 
 @register_model(
     defaults=CLDNN_DEFAULTS,
-    structure="features → Conv1D → linear → 2 × LSTM → DNN → head",
+    structure="features/embedding → Conv1D → linear → 2 × LSTM → DNN → head",
     reference="Sainath et al., ICASSP 2015",
 )
 def cldnn(**overrides):

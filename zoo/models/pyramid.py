@@ -51,7 +51,7 @@ def _create_pyramid(name: str, cell: str, config: dict):
 
 @register_model(
     defaults=PYRAMID_LSTM_DEFAULTS,
-    structure="features → BiLSTM → N × (halve time, BiLSTM) → head",
+    structure="features/embedding → BiLSTM → N × (halve time, BiLSTM) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
 def pyramid_lstm(**overrides):
@@ -62,7 +62,7 @@ def pyramid_lstm(**overrides):
 
 @register_model(
     defaults=PYRAMID_DEFAULTS,
-    structure="features → BiGRU → N × (halve time, BiGRU) → head",
+    structure="features/embedding → BiGRU → N × (halve time, BiGRU) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
 def pyramid_gru(**overrides):

@@ -1,0 +1,1 @@
+"""Runnable training recipes, one per task (also `zoo train TASK`)."""

@@ -18,8 +18,9 @@ def _shape_of(value):
     return tuple(_first(value).shape)
 
 
-def run_layer_test(layer_factory, inputs, *, mask=None, tmp_path=None,
-                   fit=True, atol=1e-6):
+def run_layer_test(
+    layer_factory, inputs, *, mask=None, tmp_path=None, fit=True, atol=1e-6
+):
     """Runs the standard checks on the layers built by `layer_factory()`."""
     layer = layer_factory()
     config = layer.get_config()
@@ -44,9 +45,11 @@ def run_layer_test(layer_factory, inputs, *, mask=None, tmp_path=None,
     if fit:
         before = [w.numpy().copy() for w in model.trainable_weights]
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-        target = np.random.default_rng(0).normal(
-            size=_shape_of(model(inputs))
-        ).astype("float32")
+        target = (
+            np.random.default_rng(0)
+            .normal(size=_shape_of(model(inputs)))
+            .astype("float32")
+        )
         history = model.fit(inputs, target, epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
         after = [w.numpy() for w in model.trainable_weights]

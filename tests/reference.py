@@ -28,7 +28,9 @@ def run(step, inputs, states, mask=None, go_backwards=False):
         if previous_output is None:
             previous_output = np.zeros_like(output)
         output = np.where(keep, output, previous_output)
-        states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
+        states = [
+            np.where(keep, new, old) for new, old in zip(new_states, states)
+        ]
         previous_output = output
         outputs.append(output)
     return np.stack(outputs, axis=1), states
@@ -85,17 +87,23 @@ def lstm_step(weights, switches):
         for gate in "ifo":
             if gate in gates:
                 peepholes[gate] = extras.pop(0)
-    gate_recurrence = extras.pop(0) if switches["full_gate_recurrence"] else None
+    gate_recurrence = (
+        extras.pop(0) if switches["full_gate_recurrence"] else None
+    )
     assert not extras
 
     def step(x, states):
         h, c = states[0], states[1]
         z = x @ kernel + h @ recurrent_kernel + bias
-        parts = {b: z[:, k * units : (k + 1) * units] for k, b in enumerate(blocks)}
+        parts = {
+            b: z[:, k * units : (k + 1) * units] for k, b in enumerate(blocks)
+        }
         if gate_recurrence is not None:
             feedback = states[2] @ gate_recurrence
             for k, gate in enumerate(gates):
-                parts[gate] = parts[gate] + feedback[:, k * units : (k + 1) * units]
+                parts[gate] = (
+                    parts[gate] + feedback[:, k * units : (k + 1) * units]
+                )
         i = sigmoid(parts["i"] + peepholes.get("i", 0) * c) if has_i else 1.0
         if has_f:
             f = sigmoid(parts["f"] + peepholes.get("f", 0) * c)
@@ -105,7 +113,11 @@ def lstm_step(weights, switches):
             f = 1.0
         g = np.tanh(parts["c"]) if switches["input_activation"] else parts["c"]
         new_c = f * c + i * g
-        o = sigmoid(parts["o"] + peepholes.get("o", 0) * new_c) if has_o else 1.0
+        o = (
+            sigmoid(parts["o"] + peepholes.get("o", 0) * new_c)
+            if has_o
+            else 1.0
+        )
         squashed = np.tanh(new_c) if switches["output_activation"] else new_c
         new_h = o * squashed
         new_h = new_h * np.ones_like(c)

@@ -21,8 +21,9 @@ def test_readme_model_table_matches_the_registry():
 
 def test_readme_test_command_is_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install -e ".[test]" && python -m pytest -q' in README.read_text(
-        encoding="utf-8"
+    assert (
+        'pip install -e ".[test]" && python -m pytest -q'
+        in README.read_text(encoding="utf-8")
     )
     assert "\npython -m pytest -q\n" in ci
 

@@ -5,9 +5,21 @@ import zoo
 from zoo import registry
 
 REQUIRED = [
-    "mlp", "naive_rnn", "lstm", "peephole_lstm", "cifg_lstm", "gru",
-    "nas_rnn", "stacked_lstm", "stacked_gru", "bidirectional_lstm",
-    "bidirectional_gru", "pyramid_lstm", "pyramid_gru", "cnn", "cldnn",
+    "mlp",
+    "naive_rnn",
+    "lstm",
+    "peephole_lstm",
+    "cifg_lstm",
+    "gru",
+    "nas_rnn",
+    "stacked_lstm",
+    "stacked_gru",
+    "bidirectional_lstm",
+    "bidirectional_gru",
+    "pyramid_lstm",
+    "pyramid_gru",
+    "cnn",
+    "cldnn",
 ]
 
 
@@ -56,8 +68,13 @@ def test_duplicate_registration_raises():
 
 def test_positional_builders_are_refused():
     with pytest.raises(ValueError, match="keyword-only"):
-        @registry.register_model(defaults={}, structure="", reference="",
-                                 name="positional_model_for_test")
+
+        @registry.register_model(
+            defaults={},
+            structure="",
+            reference="",
+            name="positional_model_for_test",
+        )
         def positional(units):
             return None
 

@@ -1,12 +1,12 @@
 """The `zoo` command.
 
-    zoo list [PATTERN]            the registered models
-    zoo describe NAME             defaults, summary and reference of a model
-    zoo train TASK [ARGS...]      run a recipe: imdb, spoken-digits,
-                                  connected-digits (ARGS go to the recipe;
-                                  `zoo train imdb --help` lists them)
-    zoo serve [BASE_DIR] [...]    TensorFlow Serving's REST API over
-                                  saved_models/ (`zoo serve --help`)
+zoo list [PATTERN]            the registered models
+zoo describe NAME             defaults, summary and reference of a model
+zoo train TASK [ARGS...]      run a recipe: imdb, spoken-digits,
+                              connected-digits (ARGS go to the recipe;
+                              `zoo train imdb --help` lists them)
+zoo serve [BASE_DIR] [...]    TensorFlow Serving's REST API over
+                              saved_models/ (`zoo serve --help`)
 """
 
 from __future__ import annotations

@@ -19,8 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # Ops that would tie an exported graph to a GPU, or embed Python code.
-NON_PORTABLE_OPS = ("CudnnRNN", "CudnnRNNV2", "CudnnRNNV3", "PyFunc",
-                    "EagerPyFunc", "PyFuncStateless")
+NON_PORTABLE_OPS = (
+    "CudnnRNN",
+    "CudnnRNNV2",
+    "CudnnRNNV3",
+    "PyFunc",
+    "EagerPyFunc",
+    "PyFuncStateless",
+)
 
 
 def versions(model_dir: str | os.PathLike) -> list[int]:
@@ -38,11 +44,15 @@ def versions(model_dir: str | os.PathLike) -> list[int]:
 def next_version(model_dir: str | os.PathLike) -> int:
     """One more than the largest version folder present (1 if none)."""
     model_dir = Path(model_dir)
-    taken = [
-        int(entry.name)
-        for entry in model_dir.iterdir()
-        if entry.name.isdigit()
-    ] if model_dir.is_dir() else []
+    taken = (
+        [
+            int(entry.name)
+            for entry in model_dir.iterdir()
+            if entry.name.isdigit()
+        ]
+        if model_dir.is_dir()
+        else []
+    )
     return max(taken, default=0) + 1
 
 
@@ -89,7 +99,9 @@ def atomic_directory(
         if target.exists():
             if not overwrite:
                 raise FileExistsError(f"{target} already exists.")
-            retired = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            retired = (
+                target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
+            )
             os.replace(target, retired)
             os.replace(temporary, target)
             shutil.rmtree(retired, ignore_errors=True)
@@ -135,14 +147,16 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def write_model_card(version_dir: str | os.PathLike, card: dict) -> Path:
-    """Writes `model_card.json` (and a readable `README.md`) into `assets.extra`.
+    """Writes `model_card.json` and a readable `README.md` to `assets.extra`.
 
     TF Serving reserves `assets.extra/` for files it ignores, so the card
     travels with the model without disturbing any server.
     """
     folder = Path(version_dir) / "assets.extra"
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / "model_card.json", json.dumps(card, indent=2) + "\n")
+    atomic_write_text(
+        folder / "model_card.json", json.dumps(card, indent=2) + "\n"
+    )
     lines = [f"# Model card: {card.get('name', 'model')}", ""]
     lines += [f"- **{key}**: {value}" for key, value in card.items()]
     atomic_write_text(folder / "README.md", "\n".join(lines) + "\n")
@@ -183,10 +197,12 @@ saved_model_dir, arrays, signature_name, atol = sys.argv[1:5]
 data = np.load(arrays, allow_pickle=False)
 loaded = tf.saved_model.load(saved_model_dir)
 function = loaded.signatures[signature_name]
-inputs = {k[3:]: tf.constant(data[k]) for k in data.files if k.startswith("in_")}
+inputs = {
+    k[3:]: tf.constant(data[k]) for k in data.files if k.startswith("in_")
+}
 outputs = function(**inputs)
-report = {"leaked_modules": sorted(m for m in sys.modules if m.split(".")[0] == "zoo"),
-          "mismatches": []}
+leaked = sorted(m for m in sys.modules if m.split(".")[0] == "zoo")
+report = {"leaked_modules": leaked, "mismatches": []}
 for key in data.files:
     if not key.startswith("out_"):
         continue
@@ -195,7 +211,9 @@ for key in data.files:
     if got.dtype.kind in "SOU":
         same = got.astype(bytes).tolist() == expected.astype(bytes).tolist()
     else:
-        same = got.shape == expected.shape and np.allclose(got, expected, atol=float(atol))
+        same = got.shape == expected.shape and np.allclose(
+            got, expected, atol=float(atol)
+        )
     if not same:
         report["mismatches"].append(name)
 print(json.dumps(report))
@@ -238,8 +256,15 @@ def verify_in_fresh_process(
         }
         environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         result = subprocess.run(
-            [sys.executable, "-c", _VERIFY_SCRIPT, str(saved_model_dir),
-             str(arrays), signature_name, str(atol)],
+            [
+                sys.executable,
+                "-c",
+                _VERIFY_SCRIPT,
+                str(saved_model_dir),
+                str(arrays),
+                signature_name,
+                str(atol),
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -261,3 +286,18 @@ def verify_in_fresh_process(
             f"The reloaded SavedModel at {saved_model_dir} disagrees with the "
             f"in-memory model on outputs {report['mismatches']}."
         )
+
+
+def portable_tracing():
+    """A context manager to trace a model for export without fused kernels.
+
+    Inside it, zoo recurrent layers never use Keras' fused (cuDNN) kernels,
+    so a model trained on a GPU still exports a graph that serves on any
+    CPU (`check_portable` then finds no `CudnnRNN*` op).
+
+        with zoo.export.portable_tracing():
+            tf.saved_model.save(module, path, signatures=...)
+    """
+    from zoo.layers.recurrent import fused_kernels_disabled
+
+    return fused_kernels_disabled()

@@ -1,8 +1,8 @@
 import keras
 import numpy as np
 import pytest
-
 from layer_checks import run_layer_test
+
 from zoo.layers import GRU
 from zoo.layers import LSTM
 from zoo.layers import Bidirectional
@@ -56,8 +56,9 @@ def test_padding_does_not_change_valid_steps(rng):
 
 
 def test_dense_merge_is_a_learned_projection(rng):
-    layer = Bidirectional(LSTM(3, return_sequences=True), merge_mode="dense",
-                          merge_units=5)
+    layer = Bidirectional(
+        LSTM(3, return_sequences=True), merge_mode="dense", merge_units=5
+    )
     x = rng.normal(size=(2, 4, 2)).astype("float32")
     output = layer(x)
     assert output.shape == (2, 4, 5)
@@ -79,7 +80,11 @@ def test_return_state_and_initial_state(rng):
 
 def test_keras_layer_can_be_wrapped(rng):
     layer = Bidirectional(keras.layers.GRU(3, return_sequences=True))
-    assert layer(rng.normal(size=(2, 4, 2)).astype("float32")).shape == (2, 4, 6)
+    assert layer(rng.normal(size=(2, 4, 2)).astype("float32")).shape == (
+        2,
+        4,
+        6,
+    )
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "dense"])

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
-
 from layer_checks import run_layer_test
+
 from zoo.layers import MaskedConv1D
 
 
@@ -22,7 +22,9 @@ def test_padding_never_leaks_into_valid_steps(rng):
     noisy[:, 4:] = 100.0  # garbage in the padded steps
     layer = MaskedConv1D(4, 3, padding="same")
     clean = np.asarray(layer(x * mask[..., None]))
-    np.testing.assert_allclose(layer(noisy, mask=mask)[:, :4], clean[:, :4], atol=1e-5)
+    np.testing.assert_allclose(
+        layer(noisy, mask=mask)[:, :4], clean[:, :4], atol=1e-5
+    )
 
 
 def test_mask_follows_strides(masks, rng):
@@ -34,4 +36,6 @@ def test_mask_follows_strides(masks, rng):
 
 def test_standard_layer_checks(rng, tmp_path):
     x = rng.normal(size=(2, 6, 3)).astype("float32")
-    run_layer_test(lambda: MaskedConv1D(4, 3, padding="same"), x, tmp_path=tmp_path)
+    run_layer_test(
+        lambda: MaskedConv1D(4, 3, padding="same"), x, tmp_path=tmp_path
+    )

@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-
 import reference
+import tensorflow as tf
 from layer_checks import run_layer_test
+
 from zoo.layers import GRU
 
 

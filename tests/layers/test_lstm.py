@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-
 import reference
+import tensorflow as tf
 from layer_checks import run_layer_test
+
 from zoo.layers import LSTM
 from zoo.layers import LSTM_VARIANTS
 from zoo.layers.lstm import resolve_switches
@@ -34,7 +34,9 @@ def test_unit_forget_bias_matches_keras():
     x = np.zeros((1, 2, 2), "float32")
     ours(x)
     theirs(x)
-    np.testing.assert_array_equal(ours.get_weights()[2], theirs.get_weights()[2])
+    np.testing.assert_array_equal(
+        ours.get_weights()[2], theirs.get_weights()[2]
+    )
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])
@@ -76,9 +78,14 @@ def test_initial_state_equals_keras(rng):
 
 @pytest.mark.parametrize("variant", sorted(LSTM_VARIANTS))
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_every_variant_equals_numpy_step_loop(rng, masks, variant, go_backwards):
+def test_every_variant_equals_numpy_step_loop(
+    rng, masks, variant, go_backwards
+):
     layer = LSTM(
-        4, variant=variant, return_sequences=True, return_state=True,
+        4,
+        variant=variant,
+        return_sequences=True,
+        return_state=True,
         go_backwards=go_backwards,
     )
     x = rng.normal(size=(4, 7, 3)).astype("float32")

@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-
 import reference
+import tensorflow as tf
 from layer_checks import run_layer_test
+
 from zoo.layers import NaiveRNN
 
 
@@ -68,14 +68,18 @@ def test_initial_state_and_return_state(rng):
     layer(x)
     weights = reference.randomize(layer, rng)
     output, state = layer(x, initial_state=[initial])
-    expected, states = reference.run(reference.naive_step(weights), x, [initial])
+    expected, states = reference.run(
+        reference.naive_step(weights), x, [initial]
+    )
     np.testing.assert_allclose(output, expected[:, -1], atol=1e-5)
     np.testing.assert_allclose(state, states[0], atol=1e-5)
 
 
 def test_standard_layer_checks(rng, tmp_path):
     x = rng.normal(size=(2, 5, 3)).astype("float32")
-    run_layer_test(lambda: NaiveRNN(4, return_sequences=True), x, tmp_path=tmp_path)
+    run_layer_test(
+        lambda: NaiveRNN(4, return_sequences=True), x, tmp_path=tmp_path
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import numpy as np
-
 import reference
 from layer_checks import run_layer_test
+
 from zoo.layers import NAS
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from layer_checks import run_layer_test
+
 from zoo.layers import GRU
 from zoo.layers import LSTM
 from zoo.layers import StackedRNN
@@ -32,7 +32,9 @@ def test_residual_adds_inputs_where_sizes_match(rng):
 
 
 def test_last_layer_decides_output(rng):
-    stack = StackedRNN([LSTM(3, return_sequences=True), LSTM(4, return_state=True)])
+    stack = StackedRNN(
+        [LSTM(3, return_sequences=True), LSTM(4, return_state=True)]
+    )
     output, h, c = stack(rng.normal(size=(2, 5, 2)).astype("float32"))
     assert output.shape == (2, 4) and h.shape == (2, 4)
 

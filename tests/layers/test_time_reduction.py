@@ -1,8 +1,8 @@
 import keras
 import numpy as np
 import pytest
-
 from layer_checks import run_layer_test
+
 from zoo.layers import TimeReduction
 
 

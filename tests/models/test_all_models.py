@@ -60,8 +60,10 @@ def test_builds_with_defaults(name):
 @pytest.mark.parametrize("head", ["classify", "sequence"])
 def test_tiny_model_runs_without_nans(name, inputs, head, rng):
     model = zoo.build(
-        name, **tiny_overrides(name, inputs=inputs, head=head, feature_dim=5,
-                               num_classes=3)
+        name,
+        **tiny_overrides(
+            name, inputs=inputs, head=head, feature_dim=5, num_classes=3
+        ),
     )
     output = np.asarray(model(sample_input(model, rng)))
     assert np.all(np.isfinite(output))

@@ -83,7 +83,9 @@ class Bidirectional(keras.layers.Layer):
                 "Received an invalid value for argument `layer`, expected a "
                 f"recurrent layer instance, got {layer!r}."
             )
-        self.merge_mode = validation.one_of("merge_mode", merge_mode, MERGE_MODES)
+        self.merge_mode = validation.one_of(
+            "merge_mode", merge_mode, MERGE_MODES
+        )
         if merge_units is not None:
             validation.positive_int("merge_units", merge_units)
         self.merge_units = merge_units

@@ -38,9 +38,7 @@ class MaskedConv1D(keras.layers.Conv1D):
 
     def call(self, inputs, mask=None):
         if mask is not None:
-            inputs = ops.where(
-                ops.cast(mask, "bool")[..., None], inputs, 0.0
-            )
+            inputs = ops.where(ops.cast(mask, "bool")[..., None], inputs, 0.0)
         return super().call(inputs)
 
     def compute_mask(self, inputs, mask=None):

@@ -48,8 +48,8 @@ class GRUCell(RecurrentCell):
             self.units, 3 * self.units, "recurrent_kernel"
         )
         if self.use_bias:
-            shape = (2, 3 * self.units) if self.reset_after else (
-                3 * self.units,
+            shape = (
+                (2, 3 * self.units) if self.reset_after else (3 * self.units,)
             )
             self.bias = self._add_bias(shape)
         else:
@@ -84,12 +84,17 @@ class GRUCell(RecurrentCell):
             r = self.recurrent_activation(x_r + h_r)
             candidate = self.activation(
                 x_h
-                + ops.matmul(
-                    r * dropped, self.recurrent_kernel[:, 2 * units :]
-                )
+                + ops.matmul(r * dropped, self.recurrent_kernel[:, 2 * units :])
             )
         output = z * previous + (1.0 - z) * candidate
         return output, [output]
+
+    def fused_kernel(self) -> str | None:
+        keras_activations = (
+            self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+        )
+        return "gru" if keras_activations and self.use_bias else None
 
     def get_config(self):
         config = super().get_config()

@@ -270,6 +270,17 @@ class LSTMCell(RecurrentCell):
             )
         return new_h, new_states
 
+    def fused_kernel(self) -> str | None:
+        stock = all(
+            getattr(self, name) == value
+            for name, value in SWITCH_DEFAULTS.items()
+        )
+        keras_activations = (
+            self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+        )
+        return "lstm" if stock and keras_activations and self.use_bias else None
+
     def get_config(self):
         config = super().get_config()
         config["variant"] = self.variant

@@ -17,6 +17,8 @@ reversed order, as in Keras), `return_state`, `initial_state`, `stateful` and
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -168,6 +170,13 @@ class RecurrentCell(keras.layers.Layer):
     def step(self, projected_inputs, states, training=False):
         raise NotImplementedError
 
+    def fused_kernel(self) -> str | None:
+        """The name of Keras' fused kernel computing this exact cell, if any.
+
+        "lstm" or "gru" (cuDNN on a GPU); None for every other cell.
+        """
+        return None
+
     def call(self, inputs, states, training=False):
         if not self._inputs_projected:
             inputs = self.project_inputs(inputs)
@@ -226,8 +235,28 @@ class RecurrentCell(keras.layers.Layer):
         return config
 
 
+# While True, no layer uses a fused (cuDNN) kernel: see fused_kernels_disabled.
+_FUSED_DISABLED = [False]
+
+
+@contextlib.contextmanager
+def fused_kernels_disabled():
+    """Within this block, zoo recurrent layers trace only their portable loop.
+
+    Used around SavedModel export, so that a model trained on a GPU exports
+    a graph without `CudnnRNN*` ops, which serves on any CPU.
+    """
+    previous = _FUSED_DISABLED[0]
+    _FUSED_DISABLED[0] = True
+    try:
+        yield
+    finally:
+        _FUSED_DISABLED[0] = previous
+
+
 # Arguments of RecurrentLayer itself; everything else goes to the cell.
 _LAYER_ARGUMENTS = (
+    "use_cudnn",
     "return_sequences",
     "return_state",
     "go_backwards",
@@ -267,9 +296,16 @@ class RecurrentLayer(keras.layers.RNN):
         stateful: bool = False,
         unroll: bool = False,
         zero_output_for_mask: bool = False,
+        use_cudnn="auto",
         activity_regularizer=None,
         **kwargs,
     ):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                "Received an invalid value for argument `use_cudnn`, expected "
+                f"'auto', True or False, got {use_cudnn!r}."
+            )
+        self.use_cudnn = use_cudnn
         cell_arguments = {
             key: kwargs.pop(key)
             for key in list(kwargs)
@@ -328,8 +364,12 @@ class RecurrentLayer(keras.layers.RNN):
             )
         super().build(sequences_shape, initial_state_shape)
 
-    def call(self, sequences, initial_state=None, mask=None, training=False):
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        # keras.layers.RNN.call has prepared the initial state (zeros,
+        # given, or the stateful variables); it packs the outputs after.
         cell = self.cell
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
         if training and cell.dropout > 0.0:
             # One mask per sequence, shared by all time steps.
             sequences = keras.random.dropout(
@@ -338,6 +378,9 @@ class RecurrentLayer(keras.layers.RNN):
                 noise_shape=(ops.shape(sequences)[0], 1, sequences.shape[-1]),
                 seed=cell.seed_generator,
             )
+        fused = self._fused_loop(sequences, initial_state, mask)
+        if fused is not None:
+            return fused
         projected = cell.project_inputs(sequences)
         if training and cell.recurrent_dropout > 0.0:
             ones = ops.ones((ops.shape(sequences)[0], cell.units), self.dtype)
@@ -346,25 +389,79 @@ class RecurrentLayer(keras.layers.RNN):
             )
         cell._inputs_projected = True
         try:
-            return super().call(
-                projected,
-                initial_state=initial_state,
-                mask=mask,
-                training=training,
+            return super().inner_loop(
+                projected, initial_state, mask, training=training
             )
         finally:
             cell._inputs_projected = False
             cell._recurrent_dropout_mask = None
+
+    def _fused_loop(self, sequences, initial_state, mask):
+        """Keras' fused kernel (cuDNN) for a stock LSTM/GRU, else None.
+
+        Only a cell whose configuration is exactly Keras' (`fused_kernel`)
+        qualifies, never with recurrent dropout, and never while
+        `fused_kernels_disabled()` is active (exports use it, so that no
+        GPU-only op enters a SavedModel). Backends without a fused kernel
+        for the case raise NotImplementedError, and the loop runs instead.
+        """
+        kernel_name = self.cell.fused_kernel()
+        if (
+            self.use_cudnn is False
+            or kernel_name is None
+            or self.cell.recurrent_dropout
+            or _FUSED_DISABLED[0]
+        ):
+            return None
+        from keras.src import backend as keras_backend
+
+        cell = self.cell
+        arguments = dict(
+            kernel=cell.kernel,
+            recurrent_kernel=cell.recurrent_kernel,
+            bias=cell.bias,
+            activation=cell.activation,
+            recurrent_activation=cell.recurrent_activation,
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+        )
+        try:
+            if kernel_name == "lstm":
+                result = keras_backend.lstm(
+                    sequences,
+                    initial_state[0],
+                    initial_state[1],
+                    mask,
+                    **arguments,
+                )
+            else:
+                result = keras_backend.gru(
+                    sequences,
+                    initial_state[0],
+                    mask,
+                    reset_after=cell.reset_after,
+                    **arguments,
+                )
+        except NotImplementedError:
+            if self.use_cudnn is True:
+                raise ValueError(
+                    "use_cudnn=True was given, but this backend has no fused "
+                    "kernel for this configuration (a GPU is needed, and no "
+                    "mask). Pass use_cudnn='auto' to fall back to the loop."
+                ) from None
+            return None
+        if keras.backend.backend() == "tensorflow":
+            # cuDNN ops are not XLA-compatible.
+            self.supports_jit = False
+        return result
 
     @property
     def units(self) -> int:
         return self.cell.units
 
     def get_config(self):
-        config = {
-            key: getattr(self, key)
-            for key in _LAYER_ARGUMENTS
-        }
+        config = {key: getattr(self, key) for key in _LAYER_ARGUMENTS}
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
@@ -372,8 +469,8 @@ class RecurrentLayer(keras.layers.RNN):
         base_config.update(cell_config)
         base_config.update(config)
         if self.activity_regularizer is not None:
-            base_config["activity_regularizer"] = (
-                keras.regularizers.serialize(self.activity_regularizer)
+            base_config["activity_regularizer"] = keras.regularizers.serialize(
+                self.activity_regularizer
             )
         return base_config
 

@@ -96,7 +96,9 @@ class StackedRNN(keras.layers.Layer):
         for index, layer in enumerate(self.stack):
             inputs = outputs
             outputs = layer(
-                inputs, initial_state=states[index], mask=mask,
+                inputs,
+                initial_state=states[index],
+                mask=mask,
                 training=training,
             )
             last = index == len(self.stack) - 1

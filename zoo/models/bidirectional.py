@@ -35,7 +35,9 @@ def _create_bidirectional(name: str, cell: str, config: dict):
             name=f"{cell}_{index}",
         )
         hidden = zoo_layers.Bidirectional(
-            layer, merge_mode=config["merge_mode"], name=f"bidirectional_{index}"
+            layer,
+            merge_mode=config["merge_mode"],
+            name=f"bidirectional_{index}",
         )(hidden)
     if config["head"] == "classify" and pooling != "last":
         hidden = common.pool_sequence(hidden, pooling)

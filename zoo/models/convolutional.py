@@ -43,8 +43,17 @@ CLDNN_DEFAULTS = {
 }
 
 
-def _conv_block(hidden, index, *, filters, kernel_size, strides, padding,
-                pool_type, pool_size):
+def _conv_block(
+    hidden,
+    index,
+    *,
+    filters,
+    kernel_size,
+    strides,
+    padding,
+    pool_type,
+    pool_size,
+):
     """Convolution (sparse, shared weights) then pooling along time."""
     hidden = zoo_layers.MaskedConv1D(
         filters,
@@ -98,8 +107,14 @@ def _create_cnn(name: str, config: dict):
 
 def _create_cldnn(name: str, config: dict):
     common.check_common(config)
-    for key in ("filters", "kernel_size", "projection_dim", "units",
-                "num_lstm_layers", "dnn_units"):
+    for key in (
+        "filters",
+        "kernel_size",
+        "projection_dim",
+        "units",
+        "num_lstm_layers",
+        "dnn_units",
+    ):
         validation.positive_int(key, config[key])
     validation.non_negative_int("dnn_layers", config["dnn_layers"])
     validation.positive_int("pool_size", config["pool_size"])
@@ -117,9 +132,9 @@ def _create_cldnn(name: str, config: dict):
         pool_size=config["pool_size"],
     )
     # A linear layer shrinks the features before the LSTMs (Sainath 2015).
-    hidden = keras.layers.Dense(
-        config["projection_dim"], name="projection"
-    )(hidden)
+    hidden = keras.layers.Dense(config["projection_dim"], name="projection")(
+        hidden
+    )
     # L: LSTMs model time.
     stack = [
         common.recurrent_layer(

@@ -22,7 +22,9 @@ PYRAMID_LSTM_DEFAULTS = {**PYRAMID_DEFAULTS, "variant": None}
 
 def _create_pyramid(name: str, cell: str, config: dict):
     common.check_common(config)
-    pooling = validation.one_of("pooling", config["pooling"], ("max", "average"))
+    pooling = validation.one_of(
+        "pooling", config["pooling"], ("max", "average")
+    )
     model_input, sequence = common.model_inputs(**config)
     template = common.recurrent_layer(
         cell,
@@ -67,4 +69,6 @@ def pyramid_lstm(**overrides):
 )
 def pyramid_gru(**overrides):
     """The pyramidal encoder with GRU cells."""
-    return _create_pyramid("pyramid_gru", "gru", {**PYRAMID_DEFAULTS, **overrides})
+    return _create_pyramid(
+        "pyramid_gru", "gru", {**PYRAMID_DEFAULTS, **overrides}
+    )

@@ -54,7 +54,9 @@ def _create_recurrent(name: str, cell: str, config: dict):
         )
         return layer(sequence)
 
-    return _encode_and_head(model_input, sequence, recurrent, name=name, **config)
+    return _encode_and_head(
+        model_input, sequence, recurrent, name=name, **config
+    )
 
 
 def _create_stacked(name: str, cell: str, config: dict):
@@ -81,7 +83,9 @@ def _create_stacked(name: str, cell: str, config: dict):
             name="stacked_rnn",
         )(sequence)
 
-    return _encode_and_head(model_input, sequence, recurrent, name=name, **config)
+    return _encode_and_head(
+        model_input, sequence, recurrent, name=name, **config
+    )
 
 
 @register_model(
@@ -91,7 +95,9 @@ def _create_stacked(name: str, cell: str, config: dict):
 )
 def naive_rnn(**overrides):
     """The naive RNN h' = tanh(W^h·h + W^i·x + b) and a dense head."""
-    return _create_recurrent("naive_rnn", "naive", {**RNN_DEFAULTS, **overrides})
+    return _create_recurrent(
+        "naive_rnn", "naive", {**RNN_DEFAULTS, **overrides}
+    )
 
 
 @register_model(
@@ -164,4 +170,6 @@ def stacked_lstm(**overrides):
 )
 def stacked_gru(**overrides):
     """The deep RNN with GRU layers."""
-    return _create_stacked("stacked_gru", "gru", {**STACKED_DEFAULTS, **overrides})
+    return _create_stacked(
+        "stacked_gru", "gru", {**STACKED_DEFAULTS, **overrides}
+    )

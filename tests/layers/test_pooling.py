@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from layer_checks import run_layer_test
+
 from zoo.layers import GlobalMaskedAveragePooling1D
 from zoo.layers import GlobalMaskedMaxPooling1D
 from zoo.layers import L2Pooling1D

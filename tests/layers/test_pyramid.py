@@ -1,13 +1,17 @@
 import numpy as np
 import pytest
-
 from layer_checks import run_layer_test
+
 from zoo.layers import LSTM
 from zoo.layers import PyramidRNN
 
 
-@pytest.mark.parametrize("time, levels, expected", [(16, 3, 2), (17, 2, 5), (8, 0, 8)])
-def test_output_length_is_time_over_two_to_the_levels(rng, time, levels, expected):
+@pytest.mark.parametrize(
+    "time, levels, expected", [(16, 3, 2), (17, 2, 5), (8, 0, 8)]
+)
+def test_output_length_is_time_over_two_to_the_levels(
+    rng, time, levels, expected
+):
     layer = PyramidRNN(LSTM(3), num_levels=levels)
     x = rng.normal(size=(2, time, 4)).astype("float32")
     output = layer(x)
@@ -23,7 +27,9 @@ def test_equals_manual_reshape_between_levels(rng):
     hidden = np.asarray(layer.levels[0](x))
     for level in layer.levels[1:]:
         batch, time, features = hidden.shape
-        hidden = np.asarray(level(hidden.reshape(batch, time // 2, 2 * features)))
+        hidden = np.asarray(
+            level(hidden.reshape(batch, time // 2, 2 * features))
+        )
     np.testing.assert_allclose(output, hidden, atol=1e-6)
 
 
@@ -36,7 +42,9 @@ def test_mask_is_reduced_per_level(rng):
     )
     # The valid part of a padded row equals the unpadded row.
     short = layer(x[1:, :3])
-    np.testing.assert_allclose(layer(x, mask=mask)[1:, :1], short[:, :1], atol=1e-5)
+    np.testing.assert_allclose(
+        layer(x, mask=mask)[1:, :1], short[:, :1], atol=1e-5
+    )
 
 
 def test_standard_layer_checks(rng, tmp_path):

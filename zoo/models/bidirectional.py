@@ -22,7 +22,7 @@ def _create_bidirectional(name: str, cell: str, config: dict):
     common.check_common(config)
     num_layers = validation.positive_int("num_layers", config["num_layers"])
     pooling = validation.one_of("pooling", config["pooling"], common.POOLINGS)
-    keep_sequence = config["head"] == "sequence" or pooling != "last"
+    keep_sequence = common.keeps_sequence(config)
     model_input, hidden = common.model_inputs(**config)
     for index in range(num_layers):
         last = index == num_layers - 1
@@ -39,15 +39,7 @@ def _create_bidirectional(name: str, cell: str, config: dict):
             merge_mode=config["merge_mode"],
             name=f"bidirectional_{index}",
         )(hidden)
-    if config["head"] == "classify" and pooling != "last":
-        hidden = common.pool_sequence(hidden, pooling)
-    outputs = common.output_head(
-        hidden,
-        num_classes=config["num_classes"],
-        output_activation=config["output_activation"],
-        dropout=config["dropout"],
-    )
-    return common.functional_model(model_input, outputs, name)
+    return common.finish_model(model_input, hidden, config, name, pooling)
 
 
 @register_model(

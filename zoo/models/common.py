@@ -104,23 +104,32 @@ def pool_sequence(sequence, pooling: str, name: str = "pool"):
     return zoo_layers.GlobalMaskedAveragePooling1D(name=name)(sequence)
 
 
-def output_head(
-    hidden, *, num_classes, output_activation, dropout, name="output"
-):
-    """Dropout then the fully connected output layer z = W·a + b, σ(z).
+def keeps_sequence(config: dict) -> bool:
+    """Whether the encoder must return every step (sequence head or pooling)."""
+    return config["head"] == "sequence" or config["pooling"] != "last"
 
-    Works on [batch, f] (classify) and [batch, time, f] (sequence); the
-    output is float32 even under mixed precision.
+
+def finish_model(
+    model_input, hidden, config: dict, name: str, pooling: str | None = None
+) -> keras.Model:
+    """Pools over time (classify head), then the output layer z = W·a + b.
+
+    `pooling` "max"/"average" pools [batch, time, f] to [batch, f] for the
+    classify head; None or "last" means `hidden` needs no pooling. Dropout
+    comes before the dense output layer, whose output is float32 even under
+    mixed precision. Works for [batch, f] (classify) and [batch, time, f]
+    (sequence) alike. Returns the Functional model named `name`.
     """
-    if dropout:
-        hidden = keras.layers.Dropout(dropout, name="head_dropout")(hidden)
-    return keras.layers.Dense(
-        num_classes,
-        activation=output_activation,
+    if config["head"] == "classify" and pooling in ("max", "average"):
+        hidden = pool_sequence(hidden, pooling)
+    if config["dropout"]:
+        hidden = keras.layers.Dropout(config["dropout"], name="head_dropout")(
+            hidden
+        )
+    outputs = keras.layers.Dense(
+        config["num_classes"],
+        activation=config["output_activation"],
         dtype="float32",
-        name=name,
+        name="output",
     )(hidden)
-
-
-def functional_model(model_input, outputs, name: str) -> keras.Model:
     return keras.Model(model_input, outputs, name=name)

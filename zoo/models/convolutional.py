@@ -69,18 +69,6 @@ def _conv_block(
     return hidden
 
 
-def _head(model_input, hidden, config, name):
-    if config["head"] == "classify":
-        hidden = common.pool_sequence(hidden, config["pooling"])
-    outputs = common.output_head(
-        hidden,
-        num_classes=config["num_classes"],
-        output_activation=config["output_activation"],
-        dropout=config["dropout"],
-    )
-    return common.functional_model(model_input, outputs, name)
-
-
 def _create_cnn(name: str, config: dict):
     common.check_common(config)
     validation.positive_int("filters", config["filters"])
@@ -90,6 +78,7 @@ def _create_cnn(name: str, config: dict):
     validation.positive_int("num_blocks", config["num_blocks"])
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
+    validation.one_of("pooling", config["pooling"], ("max", "average"))
     model_input, hidden = common.model_inputs(**config)
     for index in range(config["num_blocks"]):
         hidden = _conv_block(
@@ -102,7 +91,9 @@ def _create_cnn(name: str, config: dict):
             pool_type=config["pool_type"],
             pool_size=config["pool_size"],
         )
-    return _head(model_input, hidden, config, name)
+    return common.finish_model(
+        model_input, hidden, config, name, config["pooling"]
+    )
 
 
 def _create_cldnn(name: str, config: dict):
@@ -119,6 +110,7 @@ def _create_cldnn(name: str, config: dict):
     validation.non_negative_int("dnn_layers", config["dnn_layers"])
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
+    validation.one_of("pooling", config["pooling"], ("max", "average"))
     model_input, hidden = common.model_inputs(**config)
     # C: convolution reduces spectral variation.
     hidden = _conv_block(
@@ -152,7 +144,9 @@ def _create_cldnn(name: str, config: dict):
         hidden = keras.layers.Dense(
             config["dnn_units"], activation="relu", name=f"dnn_{index}"
         )(hidden)
-    return _head(model_input, hidden, config, name)
+    return common.finish_model(
+        model_input, hidden, config, name, config["pooling"]
+    )
 
 
 @register_model(

@@ -29,13 +29,7 @@ def _create_mlp(name: str, config: dict):
         hidden = keras.layers.Dense(
             config["hidden_units"], activation="relu", name=f"dense_{index}"
         )(hidden)
-    outputs = common.output_head(
-        hidden,
-        num_classes=config["num_classes"],
-        output_activation=config["output_activation"],
-        dropout=config["dropout"],
-    )
-    return common.functional_model(model_input, outputs, name)
+    return common.finish_model(model_input, hidden, config, name)
 
 
 @register_model(

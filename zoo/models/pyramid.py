@@ -40,15 +40,7 @@ def _create_pyramid(name: str, cell: str, config: dict):
         reduction_mode=config["reduction_mode"],
         name="pyramid",
     )(sequence)
-    if config["head"] == "classify":
-        hidden = common.pool_sequence(hidden, pooling)
-    outputs = common.output_head(
-        hidden,
-        num_classes=config["num_classes"],
-        output_activation=config["output_activation"],
-        dropout=config["dropout"],
-    )
-    return common.functional_model(model_input, outputs, name)
+    return common.finish_model(model_input, hidden, config, name, pooling)
 
 
 @register_model(

@@ -26,17 +26,8 @@ def _encode_and_head(model_input, sequence, recurrent, *, name, **config):
     step.
     """
     pooling = validation.one_of("pooling", config["pooling"], common.POOLINGS)
-    keep_sequence = config["head"] == "sequence" or pooling != "last"
-    hidden = recurrent(sequence, keep_sequence)
-    if config["head"] == "classify" and pooling != "last":
-        hidden = common.pool_sequence(hidden, pooling)
-    outputs = common.output_head(
-        hidden,
-        num_classes=config["num_classes"],
-        output_activation=config["output_activation"],
-        dropout=config["dropout"],
-    )
-    return common.functional_model(model_input, outputs, name)
+    hidden = recurrent(sequence, common.keeps_sequence(config))
+    return common.finish_model(model_input, hidden, config, name, pooling)
 
 
 def _create_recurrent(name: str, cell: str, config: dict):

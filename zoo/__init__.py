@@ -10,8 +10,10 @@ The public API:
 Layers live in `zoo.layers`; the builders in `zoo.models`.
 """
 
+from zoo import features  # registers the audio front end for .keras loads
 from zoo import layers
 from zoo import models
+from zoo import text  # registers the text standardization for .keras loads
 from zoo.registry import build
 from zoo.registry import describe
 from zoo.registry import is_model
@@ -23,9 +25,11 @@ __version__ = "0.1.0"
 __all__ = [
     "build",
     "describe",
+    "features",
     "is_model",
     "layers",
     "list_models",
     "models",
     "register_model",
+    "text",
 ]

@@ -242,11 +242,25 @@ def verify_in_fresh_process(
 
     import numpy as np
 
+    def storable(value):
+        # npz cannot hold object arrays without pickle: strings become bytes.
+        array = np.asarray(value)
+        if array.dtype == object:
+            array = np.array(
+                [
+                    item.encode("utf-8") if isinstance(item, str) else item
+                    for item in array.ravel()
+                ],
+                dtype=bytes,
+            ).reshape(array.shape)
+        return array
+
+    saved_model_dir = Path(saved_model_dir).resolve()
     with tempfile.TemporaryDirectory() as scratch:
         arrays = Path(scratch) / "arrays.npz"
-        payload = {f"in_{k}": np.asarray(v) for k, v in inputs.items()}
+        payload = {f"in_{k}": storable(v) for k, v in inputs.items()}
         payload.update(
-            {f"out_{k}": np.asarray(v) for k, v in expected_outputs.items()}
+            {f"out_{k}": storable(v) for k, v in expected_outputs.items()}
         )
         np.savez(arrays, **payload)
         environment = {

@@ -111,7 +111,10 @@ class MaskedAveragePooling1D(_LocalPooling1D):
             )
         weights = ops.cast(mask, inputs.dtype)[..., None]
         total = ops.average_pool(
-            inputs * weights, self.pool_size, self.strides, self.padding
+            self._masked(inputs, mask, 0.0),
+            self.pool_size,
+            self.strides,
+            self.padding,
         )
         count = ops.average_pool(
             weights, self.pool_size, self.strides, self.padding
@@ -219,6 +222,8 @@ class GlobalMaskedAveragePooling1D(_GlobalPooling1D):
     def call(self, inputs, mask=None):
         if mask is None:
             return ops.mean(inputs, axis=1)
-        weights = ops.cast(mask, inputs.dtype)[..., None]
-        total = ops.sum(inputs * weights, axis=1)
+        valid = ops.cast(mask, "bool")[..., None]
+        weights = ops.cast(valid, inputs.dtype)
+        # where, not a product: NaN or inf at a masked step must not leak.
+        total = ops.sum(ops.where(valid, inputs, 0.0), axis=1)
         return total / ops.maximum(ops.sum(weights, axis=1), 1.0)

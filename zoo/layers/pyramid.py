@@ -6,6 +6,7 @@ import keras
 
 from zoo.layers import validation
 from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.time_reduction import MODES as TIME_REDUCTION_MODES
 from zoo.layers.time_reduction import TimeReduction
 
 
@@ -68,8 +69,12 @@ class PyramidRNN(keras.layers.Layer):
                 f"recurrent layer instance, got {layer!r}."
             )
         self.num_levels = validation.non_negative_int("num_levels", num_levels)
-        self.merge_mode = merge_mode
-        self.reduction_mode = reduction_mode
+        self.merge_mode = validation.one_of(
+            "merge_mode", merge_mode, ("concat", "sum", "mul", "ave", "dense")
+        )
+        self.reduction_mode = validation.one_of(
+            "reduction_mode", reduction_mode, TIME_REDUCTION_MODES
+        )
         self.reduction_factor = validation.positive_int(
             "reduction_factor", reduction_factor
         )

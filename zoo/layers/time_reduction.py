@@ -81,15 +81,17 @@ class TimeReduction(keras.layers.Layer):
         if self.factor == 1:
             return inputs
         grouped, valid = self._grouped(inputs, mask)
-        weights = ops.cast(valid, inputs.dtype)[..., None]
+        # where, not a product: NaN or inf at a masked frame must not leak.
+        zeroed = ops.where(valid[..., None], grouped, 0.0)
         if self.mode == "concat":
-            grouped = grouped * weights
+            grouped = zeroed
             shape = ops.shape(grouped)
             return ops.reshape(
                 grouped, (shape[0], shape[1], self.factor * inputs.shape[-1])
             )
         if self.mode == "mean":
-            total = ops.sum(grouped * weights, axis=2)
+            total = ops.sum(zeroed, axis=2)
+            weights = ops.cast(valid, inputs.dtype)[..., None]
             count = ops.maximum(ops.sum(weights, axis=2), 1.0)
             return total / count
         if self.mode == "max":

@@ -22,6 +22,12 @@ def _create_bidirectional(name: str, cell: str, config: dict):
     common.check_common(config)
     num_layers = validation.positive_int("num_layers", config["num_layers"])
     pooling = validation.one_of("pooling", config["pooling"], common.POOLINGS)
+    # The model needs one merged output: f3 = None (both) is for layers.
+    validation.one_of(
+        "merge_mode",
+        config["merge_mode"],
+        ("concat", "sum", "mul", "ave", "dense"),
+    )
     keep_sequence = common.keeps_sequence(config)
     model_input, hidden = common.model_inputs(**config)
     for index in range(num_layers):

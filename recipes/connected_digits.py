@@ -1,0 +1,401 @@
+"""Connected-digit recognition with CTC, from raw 8 kHz audio.
+
+Task: transcribe an utterance of 1-7 digits ("4071"). Data: utterances
+synthesised from FSDD recordings (`zoo.data.make_connected_digits`: trimmed
+digits, random pauses, gain and white/pink/babble noise at 5-30 dB SNR);
+the recordings of `--holdout-speakers` (default theo) are the test set. The
+model is raw audio -> `zoo.features.LogMelFrontEnd` (40 log-mels, 20 ms
+frames) -> an encoder with a per-frame head over 11 classes (digits 0-9,
+blank 10), trained with CTC. The default encoder, `pyramid_lstm`, halves
+the time axis at each of its 2 levels, so its outputs are 80 ms apart.
+Metrics: digit error rate (edit distance / reference digits) and string
+accuracy, with greedy and beam-search decoding.
+
+Expected (2 shared CPU cores): see bench/results/connected_digits.md.
+
+    python -m recipes.connected_digits --train-utterances 800 \
+        --batch-size 16 --epochs 12 --export --version 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+import zoo
+import zoo.data
+from recipes import speech_common as common
+from zoo import training
+from zoo.data.connected_digits import BLANK
+from zoo.data.connected_digits import NUM_CLASSES
+
+NAME = "connected_digits"
+# 20 ms frames: half the recurrent steps of 10 ms, still ~15 per digit.
+FRONT_END = {"num_mel_bins": 40, "frame_step": 160}
+MODEL_ARGS = {
+    "pyramid_lstm": {"units": 48, "num_levels": 2, "dropout": 0.1},
+    "bidirectional_lstm": {"units": 48, "num_layers": 3, "dropout": 0.1},
+}
+SMOKE_ARGS = {
+    "pyramid_lstm": {"units": 4, "num_levels": 1},
+    "bidirectional_lstm": {"units": 4, "num_layers": 1},
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = common.add_data_arguments(parser)
+    data.add_argument(
+        "--train-utterances", type=common.positive_int, default=3000
+    )
+    data.add_argument(
+        "--test-utterances", type=common.positive_int, default=300
+    )
+    model = parser.add_argument_group("Model")
+    model.add_argument(
+        "--model",
+        default="pyramid_lstm",
+        help="any registry model taking features input",
+    )
+    model.add_argument(
+        "--model-args",
+        type=json.loads,
+        default=None,
+        help="JSON builder overrides, e.g. '{\"num_levels\": 2}'",
+    )
+    model.add_argument("--beam-width", type=common.positive_int, default=16)
+    model.add_argument(
+        "--from-checkpoint",
+        default=None,
+        help="start from this .keras model (e.g. a run's best.keras), "
+        "optimizer state included, and train --epochs more",
+    )
+    model.add_argument(
+        "--skip-training",
+        action="store_true",
+        help="with --from-checkpoint: only evaluate (and export)",
+    )
+    common.add_training_arguments(
+        parser, epochs=30, batch_size=32, learning_rate=2e-3
+    )
+    common.add_export_arguments(parser, NAME)
+    args = parser.parse_args(argv)
+    args.export_name = NAME
+    args.holdout_speakers = args.holdout_speakers or ("theo",)
+    if not zoo.is_model(args.model):
+        parser.error(
+            f"unknown --model {args.model!r}; choose from "
+            f"{', '.join(zoo.list_models())}"
+        )
+    if args.output_dir is None:
+        args.output_dir = f"runs/{NAME}/{args.model}"
+    return args
+
+
+@keras.saving.register_keras_serializable(package="zoo_recipes")
+class PackedCTC(keras.losses.Loss):
+    """Mean CTC over packed targets: y_true = [output length, digits, -1...].
+
+    The output length travels in y_true because a loss sees no input. The
+    encoder's output mask is ignored on purpose: CTC already scores whole
+    utterances, and Keras' per-frame mask weighting does not apply to it.
+    """
+
+    def call(self, y_true, y_pred):
+        # Keras may have expanded y_true to [batch, 1 + digits, 1].
+        y_true = ops.reshape(y_true, (ops.shape(y_true)[0], -1))
+        output_length = ops.cast(y_true[:, 0], "int32")
+        labels = ops.cast(y_true[:, 1:], "int32")
+        label_length = ops.sum(ops.cast(labels >= 0, "int32"), axis=1)
+        return ops.ctc_loss(
+            ops.maximum(labels, 0),
+            y_pred,
+            label_length,
+            output_length,
+            mask_index=BLANK,
+        )
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return ops.mean(self.call(y_true, ops.cast(y_pred, "float32")))
+
+
+def reduction_factor(encoder) -> int:
+    """How many input frames make one output step (probed: 64 frames in)."""
+    probe = np.ones((1, 64, encoder.input_shape[-1]), np.float32)
+    return 64 // int(encoder(probe).shape[1])
+
+
+def output_lengths(front_end, audio, factor: int):
+    """The valid output steps of each utterance: ceil(valid frames / k)."""
+    frames = front_end.valid_frames(audio)
+    return (frames + factor - 1) // factor
+
+
+def load_data(args, front_end, factor: int):
+    recordings = common.load_recordings(args)
+    sizes = {
+        "train": args.train_utterances,
+        "validation": max(args.test_utterances // 2, 1),
+        "test": args.test_utterances,
+    }
+    config = zoo.data.SynthesisConfig()
+    if args.smoke:
+        sizes = {"train": 4, "validation": 2, "test": 2}
+        config = zoo.data.SynthesisConfig(max_digits=2, max_pause=0.1)
+    try:
+        corpus = zoo.data.make_connected_digits(
+            recordings,
+            num_utterances=sizes,
+            config=config,
+            holdout_speakers=args.holdout_speakers,
+            seed=args.seed,
+        )
+    except ValueError as error:
+        common.fail(str(error))
+
+    def pack(audio, digits):
+        length = output_lengths(front_end, audio[None], factor)[0]
+        return audio, tf.concat([[length], digits], axis=0)
+
+    def batches(dataset, augment=False):
+        if augment:
+            dataset = dataset.shuffle(512, seed=args.seed)
+            dataset = common.augmented(dataset, args.seed)
+        return (
+            dataset.map(pack)
+            .padded_batch(args.batch_size, padding_values=(0.0, -1))
+            .prefetch(2)
+        )
+
+    datasets = {
+        "train": batches(corpus.train, args.augment),
+        "validation": batches(corpus.validation),
+        "test": batches(corpus.test),
+    }
+    return datasets, corpus
+
+
+def build_model(args):
+    overrides = (SMOKE_ARGS if args.smoke else MODEL_ARGS).get(args.model, {})
+    overrides = {**overrides, **(args.model_args or {})}
+    model, encoder = common.audio_model(
+        args.model,
+        FRONT_END,
+        NAME,
+        head="sequence",
+        num_classes=NUM_CLASSES,
+        output_activation=None,
+        **overrides,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=5.0),
+        loss=PackedCTC(name="ctc"),
+        run_eagerly=args.smoke,
+    )
+    return model, encoder
+
+
+def decode(logits, lengths, strategy: str, beam_width: int = 16):
+    """Decoded digit lists: greedy or beam search (prefix merge)."""
+    decoded, _ = ops.ctc_decode(
+        logits,
+        lengths,
+        strategy=strategy,
+        beam_width=beam_width,
+        top_paths=1,
+        mask_index=BLANK,
+    )
+    return [[int(d) for d in row if d >= 0] for row in np.asarray(decoded[0])]
+
+
+def edit_distance(reference, hypothesis) -> int:
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(hypothesis, 1):
+            current.append(
+                min(
+                    previous[j] + 1,
+                    current[j - 1] + 1,
+                    previous[j - 1] + (ref != hyp),
+                )
+            )
+        previous = current
+    return previous[-1]
+
+
+def evaluate(model, dataset, beam_width: int) -> dict:
+    references, hypotheses = [], {"greedy": [], "beam_search": []}
+    seconds = 0.0
+    for audio, packed in dataset:
+        start = time.perf_counter()
+        logits = model.predict_on_batch(audio)
+        seconds += time.perf_counter() - start
+        lengths = packed[:, 0].numpy()
+        references += [
+            [int(d) for d in row if d >= 0] for row in packed[:, 1:].numpy()
+        ]
+        for strategy in hypotheses:
+            hypotheses[strategy] += decode(
+                logits, lengths, strategy, beam_width
+            )
+    digits = sum(len(r) for r in references)
+    metrics = {
+        "num_utterances": len(references),
+        "num_digits": digits,
+        "inference_seconds": round(seconds, 3),
+    }
+    for strategy, decoded in hypotheses.items():
+        errors = sum(edit_distance(r, h) for r, h in zip(references, decoded))
+        metrics[f"{strategy}_digit_error_rate"] = errors / max(digits, 1)
+        metrics[f"{strategy}_string_accuracy"] = float(
+            np.mean([r == h for r, h in zip(references, decoded)])
+        )
+    return metrics
+
+
+class Served(tf.Module):
+    """The serving graph: checked audio -> greedy digit strings and logits."""
+
+    def __init__(self, model, front_end, factor: int):
+        super().__init__()
+        self.model, self.front_end, self.factor = model, front_end, factor
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")]
+    )
+    def serve(self, audio):
+        audio = common.checked_audio(audio)
+        logits = tf.cast(self.model(audio, training=False), tf.float32)
+        lengths = output_lengths(self.front_end, audio, self.factor)
+        decoded, _ = tf.nn.ctc_greedy_decoder(
+            tf.transpose(logits, (1, 0, 2)),
+            tf.cast(lengths, tf.int32),
+            blank_index=BLANK,
+        )
+        dense = tf.sparse.to_dense(decoded[0], default_value=-1)
+        characters = tf.where(dense >= 0, tf.strings.as_string(dense), "")
+        return {
+            "digits": tf.strings.reduce_join(characters, axis=1),
+            "logits": logits,
+        }
+
+
+def export(model, args, factor, dataset, metrics, corpus) -> Path:
+    audio = next(iter(dataset))[0].numpy()[:4]
+    served = Served(model, model.get_layer("front_end"), factor)
+    expected = {
+        key: value.numpy() for key, value in served.serve(audio).items()
+    }
+    # Fixed-width bytes: the fresh-process check loads arrays without pickle.
+    expected["digits"] = expected["digits"].astype(bytes)
+    card = {
+        "name": NAME,
+        "task": "connected digit recognition (CTC, greedy)",
+        "model": args.model,
+        "front_end": "LogMelFrontEnd " + json.dumps(FRONT_END),
+        "time_reduction": factor,
+        "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
+        "zero-padded on the right",
+        "outputs": "digits: string [batch], e.g. b'4071'; logits: float32 "
+        "[batch, time', 11] (class 10 = CTC blank)",
+        "all_zero_audio": "no valid frame: digits is b'' (empty string)",
+        "data": f"connected digits from FSDD; train speakers "
+        f"{list(corpus.speakers['train'])}, test "
+        f"{list(corpus.speakers['test'])}",
+        "metrics": metrics,
+        "parameters": model.count_params(),
+        **training.run_metadata(args.argv),
+    }
+    return common.export_module(
+        served, served.serve, args, card, {"audio": audio}, expected
+    )
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    args.argv = argv
+    common.check_paths(args)
+    common.seed_everything(args.seed)
+    if args.from_checkpoint:
+        model = keras.saving.load_model(args.from_checkpoint)
+        model.optimizer.learning_rate.assign(args.learning_rate)
+        encoder = model.get_layer(args.model)
+    else:
+        model, encoder = build_model(args)
+    factor = reduction_factor(encoder)
+    datasets, corpus = load_data(args, model.get_layer("front_end"), factor)
+    output_dir = Path(args.output_dir)
+    if args.from_checkpoint and args.skip_training:
+        return finish(args, model, factor, datasets, corpus, None, 0.0)
+    start = time.time()
+    history = model.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=1 if args.smoke else args.epochs,
+        verbose=2 if args.smoke else 1,
+        callbacks=training.standard_callbacks(
+            output_dir,
+            monitor="val_loss",
+            mode="min",
+            patience=args.patience,
+            tensorboard=not args.smoke,
+        ),
+    )
+    train_seconds = time.time() - start
+    return finish(args, model, factor, datasets, corpus, history, train_seconds)
+
+
+def finish(args, model, factor, datasets, corpus, history, train_seconds):
+    """Evaluates, reports and (with --export) exports a trained model."""
+    output_dir = Path(args.output_dir)
+    metrics = evaluate(model, datasets["test"], args.beam_width)
+    epochs = len(history.history["loss"]) if history else 0
+    metrics.update(
+        train_seconds=round(train_seconds, 1),
+        epochs_run=epochs,
+        seconds_per_epoch=round(train_seconds / max(epochs, 1), 1),
+        time_reduction=factor,
+        parameters=model.count_params(),
+        checkpoint=args.from_checkpoint,
+    )
+    if history:
+        training.plot_history(
+            history.history,
+            output_dir / "curves.png",
+            f"{args.model} CTC on connected digits",
+        )
+    print(
+        f"test digit error rate {metrics['greedy_digit_error_rate']:.4f} "
+        f"(greedy), {metrics['beam_search_digit_error_rate']:.4f} (beam); "
+        f"string accuracy {metrics['greedy_string_accuracy']:.4f}"
+    )
+    if args.export:
+        target = export(model, args, factor, datasets["test"], metrics, corpus)
+        metrics["export"] = str(target)
+        metrics["export_bytes"] = common.directory_size(target)
+        print(f"exported {target} ({metrics['export_bytes'] / 1e6:.2f} MB)")
+    training.write_json(
+        output_dir / "metrics.json",
+        {
+            **metrics,
+            "model": args.model,
+            "holdout_speakers": list(args.holdout_speakers),
+            "run": training.run_metadata(args.argv),
+        },
+    )
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

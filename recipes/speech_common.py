@@ -1,0 +1,283 @@
+"""What the two speech recipes share beyond zoo.training and zoo.export.
+
+- `add_data_arguments`/`add_export_arguments`: the common command line.
+- `load_recordings`: FSDD with clear errors (exit 2) for bad paths.
+- `audio_model`: raw audio Input -> LogMelFrontEnd -> a zoo encoder.
+- `augment`: waveform augmentation for tf.data (gain, shift, noise, speed).
+- `checked_audio`: the in-graph checks of an exported model's `audio`.
+- `export_module`: tf.saved_model.save into an atomic, versioned folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import zoo
+import zoo.data
+from zoo import export as zoo_export
+from zoo.features import LogMelFrontEnd
+
+SAMPLE_RATE = 8000
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = "/work/shared/data/fsdd_5speakers.tar.gz"
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def speakers(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected speaker names, a,b,...")
+    return names
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text}"
+        )
+    return value
+
+
+def add_data_arguments(parser: argparse.ArgumentParser):
+    group = parser.add_argument_group("Data")
+    group.add_argument(
+        "--data",
+        default=os.environ.get("ZOO_FSDD", DEFAULT_DATA),
+        help="FSDD recordings/ folder or .tar.gz (default: %(default)s)",
+    )
+    group.add_argument(
+        "--data-dir",
+        default=os.environ.get("ZOO_DATA_DIR"),
+        help="TFDS data dir for the prepared recordings",
+    )
+    group.add_argument(
+        "--holdout-speakers",
+        type=speakers,
+        default=None,
+        help="comma-separated test speakers, e.g. theo,george",
+    )
+    return group
+
+
+def add_training_arguments(
+    parser, *, epochs: int, batch_size: int, learning_rate: float
+):
+    group = parser.add_argument_group("Training")
+    group.add_argument("--epochs", type=positive_int, default=epochs)
+    group.add_argument("--batch-size", type=positive_int, default=batch_size)
+    group.add_argument("--learning-rate", type=float, default=learning_rate)
+    group.add_argument("--patience", type=positive_int, default=6)
+    group.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="train on the clean recordings only",
+    )
+    group.add_argument("--seed", type=int, default=1337)
+    group.add_argument(
+        "--output-dir",
+        default=None,
+        help="checkpoints, logs, curves and metrics.json",
+    )
+    group.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny model and a few batches (seconds), for tests",
+    )
+    return group
+
+
+def add_export_arguments(parser, name: str):
+    group = parser.add_argument_group("Export")
+    group.add_argument(
+        "--export",
+        action="store_true",
+        help=f"write a SavedModel to <export-dir>/{name}/<version>",
+    )
+    group.add_argument("--export-dir", default=str(REPOSITORY / "saved_models"))
+    group.add_argument(
+        "--version",
+        type=positive_int,
+        default=None,
+        help="export version (default: the next free one)",
+    )
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing export version",
+    )
+    return group
+
+
+def check_paths(args) -> None:
+    """Clear messages for missing inputs, before any slow work."""
+    if not Path(args.data).exists():
+        fail(
+            f"--data {args.data!r} does not exist (an FSDD recordings/ "
+            "folder or .tar.gz)"
+        )
+    if args.export:
+        try:
+            zoo_export.resolve_version_dir(
+                Path(args.export_dir) / args.export_name,
+                args.version,
+                args.overwrite,
+            )
+        except (FileExistsError, ValueError) as error:
+            fail(str(error))
+
+
+def load_recordings(args):
+    """Every recording of `--data`, or exit 2 with the loader's message."""
+    try:
+        return zoo.data.load_fsdd_recordings(args.data, data_dir=args.data_dir)
+    except (zoo.data.DataError, ValueError, OSError) as error:
+        fail(f"cannot load --data {args.data!r}: {error}")
+
+
+def audio_model(encoder_name: str, front_end: dict, name: str, **encoder_args):
+    """Raw audio [batch, samples] -> front end -> `zoo.build(encoder_name)`.
+
+    Returns `(model, encoder)`; the front end's padded frames are zero, which
+    the encoder's Masking layer turns into its mask.
+    """
+    front = LogMelFrontEnd(**front_end, name="front_end")
+    encoder = zoo.build(
+        encoder_name,
+        inputs="features",
+        feature_dim=front.num_mel_bins,
+        **encoder_args,
+    )
+    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
+    outputs = encoder(front(audio))
+    return keras.Model(audio, outputs, name=name), encoder
+
+
+def augment(
+    audio,
+    seed_stream,
+    *,
+    max_shift: float = 0.1,
+    gain_db: float = 6.0,
+    speed: float = 0.1,
+    min_snr_db: float = 10.0,
+    max_snr_db: float = 40.0,
+):
+    """Random speed (resampling), leading shift, gain and white noise.
+
+    `audio` float32 [samples]; returns float32 [samples'] in [-1, 1].
+    """
+    seeds = tf.random.experimental.stateless_split(seed_stream, 5)
+    length = tf.shape(audio)[0]
+    factor = tf.random.stateless_uniform([], seeds[0], 1 - speed, 1 + speed)
+    new_length = tf.maximum(
+        tf.cast(tf.cast(length, tf.float32) / factor, tf.int32), 1
+    )
+    audio = tf.image.resize(audio[:, None, None], [new_length, 1])[:, 0, 0]
+    shift = tf.random.stateless_uniform(
+        [], seeds[1], 0, int(max_shift * SAMPLE_RATE) + 1, dtype=tf.int32
+    )
+    audio = tf.concat([tf.zeros([shift]), audio], axis=0)
+    gain = 10 ** (
+        tf.random.stateless_uniform([], seeds[2], -gain_db, gain_db) / 20
+    )
+    audio = audio * gain
+    snr_db = tf.random.stateless_uniform([], seeds[3], min_snr_db, max_snr_db)
+    noise = tf.random.stateless_normal(tf.shape(audio), seeds[4])
+    power = tf.reduce_mean(tf.square(audio)) + 1e-10
+    audio = audio + noise * tf.sqrt(power / 10 ** (snr_db / 10))
+    return tf.clip_by_value(audio, -1.0, 1.0)
+
+
+def augmented(dataset: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+    """Maps `augment` over (audio, label) pairs, a fresh draw per element."""
+    counter = tf.data.Dataset.random(seed=seed)
+    return tf.data.Dataset.zip((dataset, counter)).map(
+        lambda pair, draw: (
+            augment(pair[0], tf.stack([draw, draw // 7 + 1])),
+            pair[1],
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def checked_audio(audio):
+    """In-graph checks with clear messages for a served model's `audio`.
+
+    The signature fixes the rank ([batch, samples]), so Grappler would fold
+    a rank check away; these refuse empty audio, NaN/inf and int16-scale
+    values.
+    """
+    audio = tf.convert_to_tensor(audio, tf.float32)
+    # One zero sample more: reductions over an empty batch trip Grappler.
+    padded = tf.pad(audio, [[0, 0], [0, 1]])
+    conditions = [
+        (tf.size(audio) > 0, "`audio` holds no samples (shape [batch, 0])"),
+        (
+            tf.reduce_all(tf.math.is_finite(padded)),
+            "`audio` holds NaN or inf samples",
+        ),
+        (
+            tf.reduce_max(tf.abs(padded)) <= 1.5,
+            "`audio` samples must lie in [-1, 1]; int16 counts? divide "
+            "by 32768",
+        ),
+    ]
+    for condition, message in conditions:
+        with tf.control_dependencies(
+            [tf.debugging.Assert(condition, [message])]
+        ):
+            audio = tf.identity(audio)
+    return audio
+
+
+def export_module(
+    module: tf.Module,
+    signature,
+    args,
+    card: dict,
+    inputs: dict,
+    expected: dict,
+    atol: float = 1e-4,
+) -> Path:
+    """Saves `module` with `signature` as serving_default, atomically.
+
+    Then checks portability and reloads it in a process that never imports
+    zoo, comparing `expected` outputs on `inputs`.
+    """
+    target = zoo_export.resolve_version_dir(
+        Path(args.export_dir) / args.export_name, args.version, args.overwrite
+    )
+    with zoo_export.atomic_directory(
+        target, overwrite=args.overwrite
+    ) as folder:
+        # No fused (cuDNN) kernels in the graph: it must serve on any CPU.
+        with zoo_export.portable_tracing():
+            tf.saved_model.save(
+                module, str(folder), signatures={"serving_default": signature}
+            )
+        zoo_export.check_portable(folder)
+        zoo_export.write_model_card(folder, card)
+    zoo_export.verify_in_fresh_process(target, inputs, expected, atol=atol)
+    return target
+
+
+def directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def seed_everything(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    np.random.seed(seed)

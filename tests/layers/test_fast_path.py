@@ -1,0 +1,58 @@
+"""Hoisted input projection (x·W for all steps before the loop) against the
+per-step projection: the same values and gradients, with masks."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.layers import GRU
+from zoo.layers import LSTM
+from zoo.layers import NAS
+from zoo.layers import NaiveRNN
+
+CASES = {
+    "naive": lambda **kw: NaiveRNN(4, **kw),
+    "lstm_np": lambda **kw: LSTM(4, **kw),
+    "lstm_v": lambda **kw: LSTM(4, variant="V", **kw),
+    "lstm_cifg": lambda **kw: LSTM(4, variant="CIFG", **kw),
+    "lstm_fgr": lambda **kw: LSTM(4, variant="FGR", **kw),
+    "gru": lambda **kw: GRU(4, **kw),
+    "gru_reset_before": lambda **kw: GRU(4, reset_after=False, **kw),
+    "nas": lambda **kw: NAS(4, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_hoisted_equals_per_step(rng, masks, name, go_backwards):
+    x = tf.constant(rng.normal(size=(4, 7, 3)).astype("float32"))
+    layers = [
+        CASES[name](
+            hoist_inputs=hoist,
+            return_sequences=True,
+            go_backwards=go_backwards,
+            use_cudnn=False,
+        )
+        for hoist in (True, False)
+    ]
+    for layer in layers:
+        layer(x)
+    layers[1].set_weights(layers[0].get_weights())
+    results = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output = layer(x, mask=masks)
+            loss = tf.reduce_sum(tf.sin(output))
+        results.append(
+            [output] + tape.gradient(loss, [x] + layer.trainable_weights)
+        )
+    for hoisted, per_step in zip(*results):
+        np.testing.assert_allclose(hoisted, per_step, atol=1e-5)
+
+
+def test_auto_is_a_valid_setting_and_round_trips():
+    layer = LSTM(3, hoist_inputs="auto")
+    assert LSTM.from_config(layer.get_config()).hoist_inputs == "auto"
+    with pytest.raises(ValueError, match="hoist_inputs"):
+        LSTM(3, hoist_inputs="sometimes")

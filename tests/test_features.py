@@ -1,0 +1,98 @@
+"""LogMelFrontEnd: shapes, padding invariance, normalisation, bad inputs."""
+
+import keras
+import numpy as np
+import pytest
+
+from zoo.features import LogMelFrontEnd
+
+RATE = 8000
+
+
+def chirp(seconds: float, low: float = 200.0, high: float = 2000.0, seed=0):
+    time = np.arange(int(seconds * RATE)) / RATE
+    phase = 2 * np.pi * (low * time + (high - low) * time**2 / (2 * seconds))
+    noise = np.random.default_rng(seed).normal(0, 0.01, time.size)
+    return (0.5 * np.sin(phase) + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def front_end():
+    return LogMelFrontEnd(num_mel_bins=40)
+
+
+def test_shape(front_end):
+    features = front_end(np.zeros((3, RATE), np.float32))
+    assert tuple(features.shape) == (3, 1 + RATE // 80, 40)
+    assert front_end.compute_output_shape((3, RATE)) == (3, 101, 40)
+    symbolic = front_end(keras.Input((None,)))
+    assert tuple(symbolic.shape) == (None, None, 40)
+
+
+def test_padded_batch_equals_unpadded_audio(front_end):
+    long, short = chirp(1.0), chirp(0.55, 300, 3000, seed=1)
+    batch = np.zeros((2, long.size), np.float32)
+    batch[0], batch[1, : short.size] = long, short
+    together = np.asarray(front_end(batch))
+    alone = np.asarray(front_end(short[None]))[0]
+    valid = int(front_end.valid_frames(short[None])[0])
+    assert valid == int(front_end.valid_frames(batch)[1]) > 40
+    np.testing.assert_allclose(together[1, :valid], alone[:valid], atol=1e-4)
+    # Padded (and edge) frames are exactly zero: the builders' Masking
+    # layer masks them.
+    assert not together[1, valid:].any() and not alone[valid:].any()
+    np.testing.assert_allclose(
+        together[0], np.asarray(front_end(long[None]))[0], atol=1e-4
+    )
+
+
+def test_per_utterance_normalisation(front_end):
+    audio = chirp(0.8)
+    features = np.asarray(front_end((audio * 0.25)[None]))[0]
+    valid = int(front_end.valid_frames(audio[None])[0])
+    frames = features[:valid]
+    np.testing.assert_allclose(frames.mean(axis=0), 0.0, atol=1e-4)
+    assert np.all(frames.std(axis=0) > 0.9) and np.all(
+        frames.std(axis=0) < 1.01
+    )
+    # Gain hardly matters after normalisation (only through the log's ε).
+    louder = np.asarray(front_end((audio * 0.5)[None]))[0][:valid]
+    assert np.corrcoef(louder.ravel(), frames.ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("samples", [0, 1, 100, 255])
+def test_empty_silent_and_short_audio(front_end, samples):
+    silent = np.asarray(front_end(np.zeros((2, samples), np.float32)))
+    assert silent.shape[0] == 2 and not silent.any()
+    assert int(front_end.valid_frames(np.zeros((1, samples)))[0]) == 0
+    if samples:
+        short = np.asarray(front_end(chirp(samples / RATE)[None]))
+        assert np.isfinite(short).all()
+
+
+def test_bad_rank_and_arguments():
+    with pytest.raises(ValueError, match="mono audio shaped"):
+        LogMelFrontEnd()(np.zeros((1, 800, 2), np.float32))
+    with pytest.raises(ValueError, match="num_mel_bins"):
+        LogMelFrontEnd(num_mel_bins=0)
+    with pytest.raises(ValueError, match="fft_length"):
+        LogMelFrontEnd(frame_length=400, fft_length=256)
+    with pytest.raises(ValueError, match="max_frequency"):
+        LogMelFrontEnd(max_frequency=6000)
+
+
+def test_nan_propagates_without_crashing(front_end):
+    audio = chirp(0.3)
+    audio[100] = np.nan
+    assert np.isnan(np.asarray(front_end(audio[None]))).any()
+
+
+def test_config_round_trip_and_keras_file(tmp_path, front_end):
+    clone = LogMelFrontEnd.from_config(front_end.get_config())
+    assert clone.get_config() == front_end.get_config()
+    audio = keras.Input((None,), name="audio")
+    model = keras.Model(audio, LogMelFrontEnd(num_mel_bins=20)(audio))
+    model.save(tmp_path / "front_end.keras")
+    restored = keras.saving.load_model(tmp_path / "front_end.keras")
+    batch = chirp(0.5)[None]
+    np.testing.assert_allclose(restored(batch), model(batch), atol=1e-6)

@@ -1,0 +1,238 @@
+"""The IMDB recipe end to end on a tiny fake aclImdb, in seconds.
+
+The recipe runs with `--smoke` on reviews written into `tmp_path` (a folder
+and a .tar.gz); it trains, exports to `<tmp>/saved_models/imdb/<version>/`
+and reloads the SavedModel in a process that never imports `zoo`.
+"""
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import imdb as recipe
+from zoo import export
+
+POSITIVE = ("great", "wonderful", "moving", "superb", "loved")
+NEGATIVE = ("awful", "boring", "dull", "terrible", "hated")
+
+
+def write_fake_acl_imdb(root, reviews_per_class=30):
+    """An `aclImdb/train/{pos,neg}` folder of short synthetic reviews."""
+    rng = np.random.default_rng(0)
+    for label, words in (("pos", POSITIVE), ("neg", NEGATIVE)):
+        folder = root / "aclImdb" / "train" / label
+        folder.mkdir(parents=True)
+        for index in range(reviews_per_class):
+            chosen = " ".join(rng.choice(words, size=4))
+            text = f"This film was {chosen}!<br /><br />Really {chosen}."
+            (folder / f"{index}_{8 if label == 'pos' else 2}.txt").write_text(
+                text, encoding="utf-8"
+            )
+    return root / "aclImdb"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imdb_recipe")
+    folder = write_fake_acl_imdb(root / "source")
+    archive = root / "aclImdb_train.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="aclImdb")
+    return {"root": root, "folder": folder, "archive": archive}
+
+
+def arguments(workspace, source, *extra):
+    root = workspace["root"]
+    return [
+        "--smoke",
+        "--data",
+        str(source),
+        "--data-dir",
+        str(root / "tfds"),
+        "--output-dir",
+        str(root / "runs"),
+        "--export",
+        str(root / "saved_models"),
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    code = recipe.main(arguments(workspace, workspace["folder"]))
+    assert code == 0
+    return workspace["root"] / "saved_models" / "imdb" / "1"
+
+
+def test_end_to_end_outputs(first_run, workspace):
+    runs = workspace["root"] / "runs"
+    metrics = json.loads((runs / "metrics.json").read_text())
+    assert 0.0 <= metrics["validation_accuracy"] <= 1.0
+    assert metrics["test_accuracy"] is None
+    assert metrics["test"].startswith("absent")
+    assert metrics["parameters"] > 0 and metrics["train_wall_time_s"] > 0
+    assert "--smoke" in metrics["command"] and "git_commit" in metrics
+    for name in (
+        "history.csv",
+        "learning_curves.png",
+        "best.keras",
+        "imdb.keras",
+        "logs",
+    ):
+        assert (runs / name).exists(), name
+    assert (first_run / "saved_model.pb").exists()
+    card = json.loads(
+        (first_run / "assets.extra" / "model_card.json").read_text()
+    )
+    assert card["version"] == 1 and "validation_accuracy" in card
+    assert card["command"] == metrics["command"]
+    export.check_portable(first_run)
+    # Weights only: no optimizer state (which would triple the size).
+    weights = sum(
+        path.stat().st_size for path in (first_run / "variables").iterdir()
+    )
+    assert weights < 4 * metrics["parameters"] * 1.5 + 65536
+
+
+def test_saved_model_signature_and_odd_text(first_run):
+    loaded = tf.saved_model.load(str(first_run))
+    serve = loaded.signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["text"]
+    texts = tf.constant(
+        ["A great film!", "", "   ", b"\xff\xfe not UTF-8 \xe9", "x" * 10000]
+    )
+    outputs = serve(text=texts)
+    probability, label = outputs["probability"], outputs["label"]
+    assert probability.dtype == tf.float32 and probability.shape == (5,)
+    assert label.dtype == tf.int64 and label.shape == (5,)
+    # Empty and invalid-UTF-8 reviews still give valid probabilities.
+    assert np.all((probability.numpy() >= 0) & (probability.numpy() <= 1))
+    np.testing.assert_array_equal(
+        label.numpy(), (probability.numpy() > 0.5).astype(np.int64)
+    )
+
+
+def test_keras_model_reloads_safely(first_run, workspace):
+    import keras
+
+    path = workspace["root"] / "runs" / "imdb.keras"
+    model = keras.saving.load_model(path, safe_mode=True)
+    probability = model.predict(np.array(["great", ""], dtype=object))
+    assert probability.shape == (2,)
+    loaded = tf.saved_model.load(str(first_run))
+    expected = loaded.signatures["serving_default"](
+        text=tf.constant(["great", ""])
+    )["probability"].numpy()
+    np.testing.assert_allclose(probability, expected, atol=1e-5)
+
+
+def test_second_export_is_version_2_from_an_archive(
+    first_run, workspace, monkeypatch
+):
+    # Relative paths, as typed on a command line.
+    monkeypatch.chdir(workspace["root"])
+    code = recipe.main(
+        [
+            "--smoke",
+            "--data",
+            workspace["archive"].name,
+            "--data-dir",
+            "tfds",
+            "--output-dir",
+            "runs_archive",
+            "--export",
+            "saved_models",
+        ]
+    )
+    assert code == 0
+    assert export.versions(workspace["root"] / "saved_models" / "imdb") == [
+        1,
+        2,
+    ]
+
+
+def test_existing_version_needs_overwrite(first_run, workspace, capsys):
+    model_dir = workspace["root"] / "saved_models" / "imdb"
+    before = sorted(path.name for path in model_dir.iterdir())
+    stamp = (first_run / "saved_model.pb").stat().st_mtime_ns
+    code = recipe.main(
+        arguments(workspace, workspace["folder"], "--version", "1")
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "already exists" in error and "--overwrite" in error
+    assert "Traceback" not in error
+    assert sorted(path.name for path in model_dir.iterdir()) == before
+    assert (first_run / "saved_model.pb").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "not_imdb"])
+def test_bad_sources_exit_2_without_traceback(kind, tmp_path, capsys):
+    if kind == "missing":
+        source = tmp_path / "no_such_aclImdb.tar.gz"
+    elif kind == "corrupt":
+        source = tmp_path / "aclImdb_v1.tar.gz"
+        source.write_bytes(b"\x1f\x8b this is not a gzip archive")
+    else:
+        source = tmp_path / "empty_folder"
+        source.mkdir()
+    code = recipe.main(
+        [
+            "--smoke",
+            "--data",
+            str(source),
+            "--data-dir",
+            str(tmp_path / "tfds"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--export",
+            str(tmp_path / "saved_models"),
+        ]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("imdb: error: ") and str(source.name) in error
+    assert "Traceback" not in error
+    assert not (tmp_path / "saved_models").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "lstmm"], "Did you mean 'lstm'"),
+        (["--version", "0"], "invalid export version 0"),
+    ],
+)
+def test_bad_arguments_exit_2_before_loading(
+    extra, message, workspace, tmp_path, capsys
+):
+    code = recipe.main(
+        [
+            "--smoke",
+            "--data",
+            str(workspace["archive"]),
+            "--data-dir",
+            str(tmp_path / "tfds"),
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--export",
+            str(tmp_path / "saved_models"),
+            *extra,
+        ]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("imdb: error: ") and message in error
+    assert not (tmp_path / "tfds").exists()
+
+
+def test_parse_args_defaults_and_smoke():
+    args = recipe.parse_args([])
+    assert args.model == recipe.DEFAULT_MODEL and args.data is None
+    assert args.output_dir == "runs/imdb" and args.export == "saved_models"
+    assert args.version is None and not args.overwrite
+    smoke = recipe.parse_args(["--smoke"])
+    assert smoke.epochs == 1 and smoke.max_length < args.max_length

@@ -1,0 +1,206 @@
+"""End-to-end `--smoke` runs of the speech recipes on synthesised FSDD.
+
+The recordings are tones and chirps written as a tiny fake FSDD folder
+(`recordings/DIGIT_SPEAKER_INDEX.wav`); each recipe trains for one batch,
+exports a SavedModel and reloads it in a process that never imports zoo.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import connected_digits
+from recipes import spoken_digits
+from zoo.data.audio import write_wav
+
+RATE = 8000
+SPEAKERS = ("george", "jackson", "theo")
+
+
+def tone(digit: int, speaker: int, take: int) -> np.ndarray:
+    """A 0.3 s chirp whose pitch says the digit, with a little noise."""
+    time = np.arange(int(0.3 * RATE)) / RATE
+    frequency = 300 + 150 * digit + 20 * speaker
+    rng = np.random.default_rng(100 * digit + 10 * speaker + take)
+    sweep = np.sin(2 * np.pi * frequency * time * (1 + 0.3 * time))
+    return (0.5 * sweep + rng.normal(0, 0.01, time.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fsdd") / "recordings"
+    folder.mkdir()
+    for speaker_index, speaker in enumerate(SPEAKERS):
+        for digit in range(10):
+            for take in (0, 5, 6):
+                write_wav(
+                    folder / f"{digit}_{speaker}_{take}.wav",
+                    tone(digit, speaker_index, take),
+                )
+    return folder
+
+
+def smoke_args(recordings, tmp_path, name):
+    return [
+        "--data",
+        str(recordings),
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--smoke",
+        "--batch-size",
+        "4",
+        "--export",
+        "--export-dir",
+        str(tmp_path / "models"),
+        "--version",
+        "3",
+    ]
+
+
+@pytest.fixture(scope="module")
+def spoken(recordings, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("spoken")
+    metrics = spoken_digits.main(
+        smoke_args(recordings, tmp_path, "spoken_digits")
+        + ["--split", "speaker", "--holdout-speakers", "theo"]
+    )
+    return tmp_path, metrics
+
+
+@pytest.fixture(scope="module")
+def connected(recordings, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("connected")
+    metrics = connected_digits.main(
+        smoke_args(recordings, tmp_path, "connected_digits")
+    )
+    return tmp_path, metrics
+
+
+def test_spoken_digits_smoke_run_and_export(spoken):
+    tmp_path, metrics = spoken
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    for name in (
+        "metrics.json",
+        "curves.png",
+        "confusion.png",
+        "history.csv",
+        "best.keras",
+    ):
+        assert (tmp_path / "run" / name).exists(), name
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert recorded["holdout_speakers"] == ["theo"] and "run" in recorded
+    version = tmp_path / "models" / "spoken_digits" / "3"
+    card = json.loads(
+        (version / "assets.extra" / "model_card.json").read_text()
+    )
+    assert card["name"] == "spoken_digits" and "command" in card
+
+
+def test_spoken_digits_saved_model_outputs(spoken):
+    tmp_path, _ = spoken
+    serve = tf.saved_model.load(
+        str(tmp_path / "models" / "spoken_digits" / "3")
+    ).signatures["serving_default"]
+    audio = np.zeros((3, 4000), np.float32)
+    audio[0] = np.resize(tone(3, 0, 9), 4000)
+    audio[1, :1200] = tone(7, 1, 9)[:1200]  # zero-padded on the right
+    outputs = serve(audio=tf.constant(audio))
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (3, 10) and outputs["digit"].dtype == tf.int64
+    # All-zero audio has no valid frame: a finite, fixed guess.
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.isfinite(probabilities).all()
+
+
+def test_connected_digits_smoke_run_and_export(connected):
+    tmp_path, metrics = connected
+    for key in (
+        "greedy_digit_error_rate",
+        "beam_search_digit_error_rate",
+        "greedy_string_accuracy",
+        "time_reduction",
+    ):
+        assert key in metrics
+    assert metrics["time_reduction"] == 2  # one pyramid level in --smoke
+    assert (tmp_path / "run" / "curves.png").exists()
+    version = tmp_path / "models" / "connected_digits" / "3"
+    assert (version / "assets.extra" / "model_card.json").exists()
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    audio = np.zeros((2, 6000), np.float32)
+    audio[0] = np.resize(tone(1, 0, 9), 6000)
+    outputs = serve(audio=tf.constant(audio))
+    assert outputs["digits"].dtype == tf.string
+    assert outputs["digits"].shape == (2,)
+    assert outputs["logits"].shape[0] == 2 and outputs["logits"].shape[2] == 11
+    # All-zero audio has no valid frame, so nothing is decoded.
+    assert outputs["digits"].numpy()[1] == b""
+    for digit in outputs["digits"].numpy()[0].decode():
+        assert digit.isdigit()
+
+
+@pytest.mark.parametrize("recipe", ["spoken", "connected"])
+def test_saved_models_reject_bad_audio(recipe, spoken, connected):
+    tmp_path, _ = spoken if recipe == "spoken" else connected
+    name = "spoken_digits" if recipe == "spoken" else "connected_digits"
+    serve = tf.saved_model.load(
+        str(tmp_path / "models" / name / "3")
+    ).signatures["serving_default"]
+    good = np.resize(tone(2, 0, 9), (1, 3000))
+    with_nan = good.copy()
+    with_nan[0, 10] = np.nan
+    cases = [
+        (with_nan, "NaN"),
+        (np.zeros((1, 0), np.float32), "no samples"),
+        (good * 32768, "divide by 32768"),
+    ]
+    for audio, message in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            serve(audio=tf.constant(audio))
+    # Stereo or a missing batch axis: the signature declares [batch,
+    # samples]; a loaded signature fails at its first rank-dependent op.
+    for audio in (np.zeros((1, 3000, 2), np.float32), good[0]):
+        with pytest.raises(
+            (tf.errors.InvalidArgumentError, ValueError, TypeError),
+            match="rank|Can not cast",
+        ):
+            serve(audio=tf.constant(audio))
+
+
+@pytest.mark.parametrize("recipe", [spoken_digits, connected_digits])
+def test_missing_data_exits_2(recipe, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.main(["--data", str(tmp_path / "nowhere"), "--smoke"])
+    assert exit_info.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_unknown_model_and_bad_split_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        spoken_digits.parse_args(["--model", "transformer"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit):
+        spoken_digits.parse_args(["--split", "speaker"])
+    assert "--holdout-speakers" in capsys.readouterr().err
+
+
+def test_wrong_sample_rate_is_a_clear_error(tmp_path, capsys):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    write_wav(folder / "1_theo_0.wav", tone(1, 0, 0), sample_rate=16000)
+    with pytest.raises(SystemExit) as exit_info:
+        spoken_digits.main(
+            [
+                "--data",
+                str(folder),
+                "--data-dir",
+                str(tmp_path / "tfds"),
+                "--smoke",
+            ]
+        )
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "1_theo_0.wav" in error and "8" in error

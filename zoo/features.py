@@ -1,0 +1,203 @@
+"""The in-model audio front end: raw waveforms to normalised log-mel frames.
+
+Putting the features inside the model lets an exported SavedModel take raw
+8 kHz audio, so a client needs no feature code of its own and training and
+serving can never disagree on the features.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"Received an invalid value for argument `{name}`, expected a "
+            f"positive integer, got {value!r}."
+        )
+    return value
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LogMelFrontEnd(keras.layers.Layer):
+    """Log-mel filterbank features with per-utterance normalisation.
+
+    For a right-zero-padded waveform x of valid length n (the position after
+    its last non-zero sample), with frames t = 0 .. T-1 of `frame_step`
+    samples:
+
+        M[t, m] = sum_k |STFT(x)[t, k]|² · W[k, m]        (mel filterbank)
+        L[t, m] = log(M[t, m] + ε)
+        v[t]    = 1 if t·frame_step + fft_length/2 <= n else 0  (valid)
+        μ[m]    = Σ_t v[t] L[t, m] / Σ_t v[t]
+        σ²[m]   = Σ_t v[t] (L[t, m] − μ[m])² / Σ_t v[t]
+        y[t, m] = v[t] · (L[t, m] − μ[m]) / sqrt(σ²[m] + δ)
+
+    Invalid frames (those whose centred FFT window reaches past n, i.e. into
+    the padding) come out exactly zero, so the zoo's `inputs="features"`
+    builders, which mask all-zero frames with `keras.layers.Masking`, ignore
+    them. A batch of right-zero-padded utterances therefore gives, per
+    utterance, the same valid frames as the unpadded audio (the last frame
+    or two of each utterance, whose windows reach past its end, are
+    dropped either way); only the number of trailing zero frames differs.
+
+    Args:
+        sample_rate: samples per second of the input audio.
+        num_mel_bins: mel channels (the feature dimension).
+        frame_length: analysis window, in samples (200 = 25 ms at 8 kHz).
+        frame_step: hop between frames, in samples (80 = 10 ms at 8 kHz).
+        fft_length: FFT size, at least `frame_length`.
+        min_frequency: lowest mel edge, Hz.
+        max_frequency: highest mel edge, Hz; None for sample_rate / 2.
+        log_offset: ε, added before the log.
+        variance_epsilon: δ, added to the variance (keeps silence finite).
+
+    Call arguments:
+        inputs: float32 [batch, samples] in [-1, 1], right-zero-padded.
+            Audio shorter than `fft_length` is zero-padded to it.
+
+    Output shape:
+        [batch, frames, num_mel_bins] with
+        frames = 1 + max(samples, fft_length) // frame_step;
+        invalid frames are exactly zero (see `frame_mask`). All-zero audio
+        has no valid frame: its features are all zero. NaN samples give NaN
+        features (a Keras layer cannot raise on values inside a graph; the
+        recipes' SavedModels check their input with tf.debugging asserts).
+
+    Example:
+        >>> front_end = LogMelFrontEnd(num_mel_bins=40)
+        >>> front_end(keras.ops.zeros((2, 8000))).shape
+        (2, 101, 40)
+
+    Reference:
+        Davis & Mermelstein. "Comparison of parametric representations for
+        monosyllabic word recognition." IEEE TASSP 1980.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        num_mel_bins: int = 40,
+        frame_length: int = 200,
+        frame_step: int = 80,
+        fft_length: int = 256,
+        min_frequency: float = 20.0,
+        max_frequency: float | None = None,
+        log_offset: float = 1e-6,
+        variance_epsilon: float = 1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sample_rate = _positive_int("sample_rate", sample_rate)
+        self.num_mel_bins = _positive_int("num_mel_bins", num_mel_bins)
+        self.frame_length = _positive_int("frame_length", frame_length)
+        self.frame_step = _positive_int("frame_step", frame_step)
+        self.fft_length = _positive_int("fft_length", fft_length)
+        if fft_length < frame_length:
+            raise ValueError(
+                "Received an invalid value for argument `fft_length`, "
+                f"expected at least frame_length={frame_length}, got "
+                f"{fft_length!r}."
+            )
+        top = sample_rate / 2 if max_frequency is None else max_frequency
+        if not 0 <= min_frequency < top <= sample_rate / 2:
+            raise ValueError(
+                "Received invalid values for `min_frequency`/`max_frequency`,"
+                " expected 0 <= min < max <= sample_rate / 2, got "
+                f"{min_frequency!r}, {max_frequency!r}."
+            )
+        if log_offset <= 0 or variance_epsilon <= 0:
+            raise ValueError(
+                "Received an invalid value for `log_offset` or "
+                "`variance_epsilon`, expected positive numbers, got "
+                f"{log_offset!r}, {variance_epsilon!r}."
+            )
+        self.min_frequency = min_frequency
+        self.max_frequency = max_frequency
+        self.log_offset = log_offset
+        self.variance_epsilon = variance_epsilon
+        self.spectrogram = keras.layers.MelSpectrogram(
+            fft_length=fft_length,
+            sequence_stride=frame_step,
+            sequence_length=frame_length,
+            sampling_rate=sample_rate,
+            num_mel_bins=num_mel_bins,
+            min_freq=min_frequency,
+            max_freq=max_frequency,
+            power_to_db=False,
+            dtype="float32",
+            name="mel_spectrogram",
+        )
+
+    def valid_frames(self, inputs):
+        """[batch, samples] -> the number of valid frames, int32 [batch].
+
+        A frame is valid when its centred FFT window ends within the valid
+        length n (one past the last non-zero sample), so its values do not
+        depend on any right padding; audio shorter than half a window keeps
+        one frame, all-zero audio none.
+        """
+        # One extra zero sample keeps the max defined for empty audio.
+        inputs = ops.pad(ops.cast(inputs, "float32"), [[0, 0], [0, 1]])
+        samples = ops.shape(inputs)[1]
+        nonzero = ops.cast(ops.not_equal(inputs, 0.0), "int32")
+        positions = ops.arange(1, samples + 1, dtype="int32")
+        length = ops.max(nonzero * positions[None, :], axis=1)
+        reach = length - self.fft_length // 2
+        full = ops.where(reach >= 0, reach // self.frame_step + 1, 0)
+        return ops.where(length > 0, ops.maximum(full, 1), 0)
+
+    def frame_mask(self, inputs, frames):
+        """bool [batch, frames]: True on the valid frames."""
+        valid = self.valid_frames(inputs)
+        return ops.arange(frames, dtype="int32")[None, :] < valid[:, None]
+
+    def build(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(
+                "LogMelFrontEnd expects mono audio shaped [batch, samples], "
+                f"got an input of shape {tuple(input_shape)}; mix stereo "
+                "down to one channel first."
+            )
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, "float32")
+        # The STFT reflects half a window at each edge, so it needs at least
+        # fft_length samples; trailing zeros are padding here, so pad with
+        # them (this changes nothing for longer audio).
+        shortfall = ops.maximum(self.fft_length - ops.shape(inputs)[1], 0)
+        inputs = ops.pad(inputs, [[0, 0], [0, shortfall]])
+        # MelSpectrogram gives [batch, mels, frames]; the zoo wants time first.
+        mel = ops.transpose(self.spectrogram(inputs), (0, 2, 1))
+        log_mel = ops.log(mel + self.log_offset)
+        mask = self.frame_mask(inputs, ops.shape(log_mel)[1])
+        weights = ops.cast(mask, "float32")[:, :, None]
+        count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
+        mean = ops.sum(log_mel * weights, axis=1, keepdims=True) / count
+        centred = (log_mel - mean) * weights
+        variance = ops.sum(ops.square(centred), axis=1, keepdims=True) / count
+        # Padded frames are exactly zero: `centred` is zero there.
+        return centred * ops.rsqrt(variance + self.variance_epsilon)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[1]
+        if samples is None:
+            return (input_shape[0], None, self.num_mel_bins)
+        frames = 1 + max(samples, self.fft_length) // self.frame_step
+        return (input_shape[0], frames, self.num_mel_bins)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sample_rate": self.sample_rate,
+            "num_mel_bins": self.num_mel_bins,
+            "frame_length": self.frame_length,
+            "frame_step": self.frame_step,
+            "fft_length": self.fft_length,
+            "min_frequency": self.min_frequency,
+            "max_frequency": self.max_frequency,
+            "log_offset": self.log_offset,
+            "variance_epsilon": self.variance_epsilon,
+        }

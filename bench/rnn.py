@@ -299,11 +299,14 @@ def main(argv=None) -> int:
         return 2
     meta = environment(argv)
     meta.update(repeats=args.repeats, jit_compile=args.jit_compile)
+    stem = args.output or f"rnn_cpu_{meta['backend']}"
     results = []
     for shape_name in args.shapes:
         for name in names:
             row = run_case(name, shape_name, args.repeats, jit)
             results.append(row)
+            # Written after every case, so an interrupted run keeps its rows.
+            write_results(results, meta, stem)
             print(
                 f"{name:24s} {shape_name:6s} train ×"
                 f"{row['train_speedup']['median']:.2f} "
@@ -312,15 +315,17 @@ def main(argv=None) -> int:
                 f"{row['infer_speedup']['median']:.2f}",
                 flush=True,
             )
+    print(markdown(results, meta))
+    return 0
+
+
+def write_results(results, meta, stem) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = args.output or f"rnn_cpu_{meta['backend']}"
     (RESULTS / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
     )
     (RESULTS / f"{stem}.md").write_text(markdown(results, meta))
     chart(results, RESULTS / f"{stem}.png")
-    print(markdown(results, meta))
-    return 0
 
 
 if __name__ == "__main__":

@@ -335,24 +335,11 @@ def main(argv=None) -> dict:
         model, encoder = build_model(args)
     factor = reduction_factor(encoder)
     datasets, corpus = load_data(args, model.get_layer("front_end"), factor)
-    output_dir = Path(args.output_dir)
     if args.from_checkpoint and args.skip_training:
         return finish(args, model, factor, datasets, corpus, None, 0.0)
-    start = time.time()
-    history = model.fit(
-        datasets["train"],
-        validation_data=datasets["validation"],
-        epochs=1 if args.smoke else args.epochs,
-        verbose=2 if args.smoke else 1,
-        callbacks=training.standard_callbacks(
-            output_dir,
-            monitor="val_loss",
-            mode="min",
-            patience=args.patience,
-            tensorboard=not args.smoke,
-        ),
+    history, train_seconds = common.fit(
+        args, model, datasets, monitor="val_loss", mode="min"
     )
-    train_seconds = time.time() - start
     return finish(args, model, factor, datasets, corpus, history, train_seconds)
 
 

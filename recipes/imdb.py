@@ -12,8 +12,9 @@ truncated), and the zoo model classifies the ids.
 Expected (default settings): 91.1% validation accuracy after 3 epochs,
 8 minutes of training (10 minutes for the whole command) on 2 CPU cores
 shared with other jobs (load average ~7); the exported model is 16 MB.
-The tf-idf logistic regression baseline (90.9%) is in docs/imdb.md, the
-other zoo models under one budget in bench/results/imdb_variants.md.
+The tf-idf logistic regression baseline (90.9%) is in README.md's IMDB
+section, the other zoo models under one budget in
+bench/results/imdb_variants.md.
 
 Outputs: `--output-dir` (default runs/imdb) gets TensorBoard logs,
 history.csv, learning_curves.png, best.keras, imdb.keras (raw text in,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -22,6 +23,7 @@ import tensorflow as tf
 import zoo
 import zoo.data
 from zoo import export as zoo_export
+from zoo import training
 from zoo.features import LogMelFrontEnd
 
 SAMPLE_RATE = 8000
@@ -281,3 +283,25 @@ def directory_size(path: Path) -> int:
 def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     np.random.seed(seed)
+
+
+def fit(args, model, datasets, *, monitor: str, mode: str):
+    """`model.fit` with the zoo's callbacks; returns (history, seconds).
+
+    --smoke trains one quiet epoch without TensorBoard.
+    """
+    start = time.time()
+    history = model.fit(
+        datasets["train"],
+        validation_data=datasets["validation"],
+        epochs=1 if args.smoke else args.epochs,
+        verbose=2 if args.smoke else 1,
+        callbacks=training.standard_callbacks(
+            Path(args.output_dir),
+            monitor=monitor,
+            mode=mode,
+            patience=args.patience,
+            tensorboard=not args.smoke,
+        ),
+    )
+    return history, time.time() - start

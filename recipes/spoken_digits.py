@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import keras
@@ -242,21 +241,9 @@ def main(argv=None) -> dict:
     datasets, info = load_data(args)
     model = build_model(args)
     output_dir = Path(args.output_dir)
-    start = time.time()
-    history = model.fit(
-        datasets["train"],
-        validation_data=datasets["validation"],
-        epochs=1 if args.smoke else args.epochs,
-        verbose=2 if args.smoke else 1,
-        callbacks=training.standard_callbacks(
-            output_dir,
-            monitor="val_accuracy",
-            mode="max",
-            patience=args.patience,
-            tensorboard=not args.smoke,
-        ),
+    history, train_seconds = common.fit(
+        args, model, datasets, monitor="val_accuracy", mode="max"
     )
-    train_seconds = time.time() - start
     metrics = evaluate(model, datasets["test"])
     metrics.update(
         train_seconds=round(train_seconds, 1),

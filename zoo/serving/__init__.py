@@ -6,7 +6,8 @@
 
 The server loads SavedModels with `tf.saved_model.load` only (it never
 imports the zoo's layers), batches concurrent requests, reloads new versions
-without restart, and exposes Prometheus metrics. See docs/serving.md.
+without restart, and exposes Prometheus metrics. See the Serving section
+of README.md.
 """
 
 from zoo.serving.server import add_arguments

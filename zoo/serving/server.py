@@ -77,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-config",
         default=None,
         help="JSON model config (version policies, labels); "
-        "see docs/serving.md",
+        "see the Serving section of README.md",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument("--port", type=int, default=8501, help="port to bind")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 
 import keras
 from keras import ops
@@ -185,14 +186,6 @@ class RecurrentCell(keras.layers.Layer):
         if not self._inputs_projected:
             inputs = self.project_inputs(inputs)
         return self.step(inputs, states, training)
-
-    def get_initial_state(self, batch_size=None):
-        sizes = self.state_size
-        sizes = sizes if isinstance(sizes, (list, tuple)) else [sizes]
-        return [
-            ops.zeros((batch_size, size), dtype=self.compute_dtype)
-            for size in sizes
-        ]
 
     def get_config(self):
         config = super().get_config()
@@ -358,9 +351,9 @@ class RecurrentLayer(keras.layers.RNN):
         self.input_spec = keras.InputSpec(ndim=3)
 
     @classmethod
-    def _cell_argument_names(cls) -> set[str]:
-        import inspect
-
+    @functools.cache
+    def _cell_argument_names(cls) -> frozenset[str]:
+        """The cell's constructor arguments (computed once per class)."""
         names = set()
         for klass in cls.cell_class.__mro__:
             if klass is keras.layers.Layer:
@@ -373,7 +366,7 @@ class RecurrentLayer(keras.layers.RNN):
                     if parameter.kind
                     not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)
                 )
-        return names - {"self", "units"}
+        return frozenset(names - {"self", "units"})
 
     def build(self, sequences_shape, initial_state_shape=None):
         # The cell's weights are built from the *raw* feature size, although

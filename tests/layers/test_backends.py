@@ -46,6 +46,13 @@ SCRIPT = textwrap.dedent(
               lambda w: reference.gru_step(w, reset_after), [5])
     check(layers.NaiveRNN(5, return_sequences=True), reference.naive_step, [5])
     check(layers.NAS(5, return_sequences=True), reference.nas_step, [5, 5])
+    # The fast path: hoisted x·W and a partially unrolled lax.scan.
+    for variant in ("V", "CIFG"):
+        layer = layers.LSTM(5, variant=variant, return_sequences=True,
+                            hoist_inputs=True, scan_unroll=4)
+        switches = resolve_switches(variant)
+        check(layer, lambda w: reference.lstm_step(w, switches),
+              layer.cell.state_size)
 
     bidirectional = layers.Bidirectional(layers.GRU(3, return_sequences=True))
     assert bidirectional(x, mask=mask).shape == (3, 6, 6)

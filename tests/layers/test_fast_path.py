@@ -56,3 +56,52 @@ def test_auto_is_a_valid_setting_and_round_trips():
     assert LSTM.from_config(layer.get_config()).hoist_inputs == "auto"
     with pytest.raises(ValueError, match="hoist_inputs"):
         LSTM(3, hoist_inputs="sometimes")
+
+
+@pytest.mark.parametrize("name", ["naive", "lstm_v", "gru", "nas"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_unrolled_scan_equals_keras_loop(
+    rng, masks, name, go_backwards, zero_output_for_mask
+):
+    """scan_unroll=k runs its own ops.scan loop: same outputs, final states
+    and gradients as Keras' backend loop, with masks (7 steps, unroll 3, so
+    the last trip is a partial one)."""
+    x = tf.constant(rng.normal(size=(4, 7, 3)).astype("float32"))
+    layers = [
+        CASES[name](
+            scan_unroll=unroll,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            zero_output_for_mask=zero_output_for_mask,
+            hoist_inputs=True,
+            use_cudnn=False,
+        )
+        for unroll in (3, 1)
+    ]
+    for layer in layers:
+        layer(x)
+    layers[1].set_weights(layers[0].get_weights())
+    results = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output, *states = layer(x, mask=masks)
+            loss = tf.reduce_sum(tf.sin(output)) + sum(
+                tf.reduce_sum(tf.cos(state)) for state in states
+            )
+        results.append(
+            [output, *states]
+            + tape.gradient(loss, [x] + layer.trainable_weights)
+        )
+    for unrolled, reference in zip(*results):
+        np.testing.assert_allclose(unrolled, reference, atol=1e-5)
+
+
+def test_scan_unroll_round_trips_and_rejects_bad_values():
+    layer = LSTM(3, scan_unroll=4)
+    assert LSTM.from_config(layer.get_config()).scan_unroll == 4
+    for bad in (0, -2, 1.5, True, "8"):
+        with pytest.raises(ValueError, match="scan_unroll"):
+            LSTM(3, scan_unroll=bad)

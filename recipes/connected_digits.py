@@ -32,7 +32,9 @@ from keras import ops
 import zoo
 import zoo.data
 from recipes import speech_common as common
+from zoo import distribute
 from zoo import training
+from zoo.data import epochs
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
 
@@ -167,18 +169,24 @@ def load_data(args, front_end, factor: int):
         length = output_lengths(front_end, audio[None], factor)[0]
         return audio, tf.concat([[length], digits], axis=0)
 
-    def batches(dataset, augment=False):
-        if augment:
-            dataset = dataset.shuffle(512, seed=args.seed)
-            dataset = common.augmented(dataset, args.seed)
+    def batches(dataset):
         return (
             dataset.map(pack)
             .padded_batch(args.batch_size, padding_values=(0.0, -1))
             .prefetch(2)
         )
 
+    def train(epoch):
+        # Shuffle and augmentation seeded by the epoch: a resumed run sees
+        # the batches of an uninterrupted one.
+        dataset = corpus.train
+        if args.augment:
+            dataset = epochs.shuffle(dataset, 512, args.seed, epoch)
+            dataset = common.augmented(dataset, args.seed + epoch)
+        return batches(dataset)
+
     datasets = {
-        "train": batches(corpus.train, args.augment),
+        "train": zoo.data.EpochDataset(train),
         "validation": batches(corpus.validation),
         "test": batches(corpus.test),
     }
@@ -322,24 +330,40 @@ def export(model, args, factor, dataset, metrics, corpus) -> Path:
     )
 
 
+def make_model(args) -> tuple[keras.Model, keras.Model]:
+    """(model, encoder): built, or loaded with --from-checkpoint."""
+    if not args.from_checkpoint:
+        return build_model(args)
+    model = keras.saving.load_model(args.from_checkpoint)
+    model.optimizer.learning_rate.assign(args.learning_rate)
+    return model, model.get_layer(args.model)
+
+
 def main(argv=None) -> dict:
+    """Trains, evaluates and exports; returns the test metrics (an empty
+    dict on a multi-worker run's non-chief workers, which write nothing)."""
     args = parse_args(argv)
     args.argv = argv
+    strategy = common.make_strategy(args)
     common.check_paths(args)
     common.seed_everything(args.seed)
-    if args.from_checkpoint:
-        model = keras.saving.load_model(args.from_checkpoint)
-        model.optimizer.learning_rate.assign(args.learning_rate)
-        encoder = model.get_layer(args.model)
-    else:
-        model, encoder = build_model(args)
+    with strategy.scope():
+        model, encoder = make_model(args)
     factor = reduction_factor(encoder)
     datasets, corpus = load_data(args, model.get_layer("front_end"), factor)
-    if args.from_checkpoint and args.skip_training:
-        return finish(args, model, factor, datasets, corpus, None, 0.0)
-    history, train_seconds = common.fit(
-        args, model, datasets, monitor="val_loss", mode="min"
-    )
+    history, train_seconds = None, 0.0
+    if not (args.from_checkpoint and args.skip_training):
+        model, history, train_seconds = common.fit(
+            args,
+            strategy,
+            model,
+            lambda: make_model(args)[0],
+            datasets,
+            monitor="val_loss",
+            mode="min",
+        )
+    if not distribute.is_chief(strategy):
+        return {}
     return finish(args, model, factor, datasets, corpus, history, train_seconds)
 
 
@@ -347,18 +371,18 @@ def finish(args, model, factor, datasets, corpus, history, train_seconds):
     """Evaluates, reports and (with --export) exports a trained model."""
     output_dir = Path(args.output_dir)
     metrics = evaluate(model, datasets["test"], args.beam_width)
-    epochs = len(history.history["loss"]) if history else 0
+    epochs_run = len(history["loss"]) if history else 0
     metrics.update(
         train_seconds=round(train_seconds, 1),
-        epochs_run=epochs,
-        seconds_per_epoch=round(train_seconds / max(epochs, 1), 1),
+        epochs_run=epochs_run,
+        seconds_per_epoch=round(train_seconds / max(epochs_run, 1), 1),
         time_reduction=factor,
         parameters=model.count_params(),
         checkpoint=args.from_checkpoint,
     )
     if history:
         training.plot_history(
-            history.history,
+            history,
             output_dir / "curves.png",
             f"{args.model} CTC on connected digits",
         )

@@ -41,9 +41,11 @@ import tensorflow as tf
 
 import zoo
 import zoo.text
+from zoo import distribute
 from zoo import export
 from zoo import training
 from zoo.data import DataError
+from zoo.data import epochs
 from zoo.data import load_imdb
 
 DEFAULT_MODEL = "cnn"
@@ -100,7 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     model.add_argument("--dropout", type=float, default=0.5)
     train_group = parser.add_argument_group("Training")
-    train_group.add_argument("--epochs", type=int, default=3)
+    train_group.add_argument(
+        "--epochs", type=int, default=None, help="default 3 (1 with --smoke)"
+    )
     train_group.add_argument("--batch-size", type=int, default=64)
     train_group.add_argument("--learning-rate", type=float, default=1e-3)
     train_group.add_argument("--seed", type=int, default=1337)
@@ -112,6 +116,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "train / 100 validation reviews, a tiny model, "
         "1 epoch: seconds (for tests)",
     )
+    distribute.add_strategy_argument(train_group)
     exporting = parser.add_argument_group("Export")
     exporting.add_argument(
         "--export",
@@ -128,7 +133,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.max_length, args.vocabulary_size = 64, 1000
-        args.embedding_dim, args.units, args.epochs = 8, 8, 1
+        args.embedding_dim, args.units = 8, 8
+    if args.epochs is None:
+        args.epochs = 1 if args.smoke else 3
     return args
 
 
@@ -194,9 +201,9 @@ def adapt_vectorizer(args, train):
     return vectorizer
 
 
-def token_pipeline(dataset, vectorizer, batch_size, shuffle_seed=None):
-    """Vectorizes once (batched, cached), then shuffles and prefetches."""
-    dataset = (
+def token_pipeline(dataset, vectorizer, batch_size):
+    """Vectorizes once: batched, cached token ids and labels."""
+    return (
         dataset.batch(batch_size)
         .map(
             lambda text, label: (vectorizer(text), label),
@@ -204,32 +211,41 @@ def token_pipeline(dataset, vectorizer, batch_size, shuffle_seed=None):
         )
         .cache()
     )
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(512, seed=shuffle_seed)
-    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def train(args, model, vectorizer, train_data, validation_data):
-    """Fits with the standard callbacks; returns (history dict, seconds)."""
+def train(args, strategy, model, vectorizer, train_data, validation_data):
+    """Fits under `strategy`, resumably; returns (model, history, seconds).
+
+    The batches are shuffled in an order seeded by `--seed` and the epoch,
+    so a run resumed after a kill sees those of an uninterrupted run.
+    """
     output_dir = Path(args.output_dir)
+    tokens = token_pipeline(train_data, vectorizer, args.batch_size)
+    shuffled = epochs.EpochDataset(
+        lambda epoch: epochs.shuffle(tokens, 512, args.seed, epoch)
+    )
     started = time.perf_counter()
-    history = model.fit(
-        token_pipeline(train_data, vectorizer, args.batch_size, args.seed),
-        validation_data=token_pipeline(
-            validation_data, vectorizer, args.batch_size
+    model, history = distribute.fit_model(
+        model,
+        shuffled,
+        token_pipeline(validation_data, vectorizer, args.batch_size).prefetch(
+            tf.data.AUTOTUNE
         ),
+        strategy=strategy,
         epochs=args.epochs,
-        shuffle=False,  # The pipeline shuffles.
-        callbacks=training.standard_callbacks(output_dir),
+        output_dir=output_dir,
+        rebuild=lambda: build_model(args, vectorizer),
+        metrics={"accuracy": "sparse_categorical_accuracy"},
         verbose=2 if args.smoke else 1,
     )
     seconds = time.perf_counter() - started
-    training.plot_history(
-        history.history,
-        output_dir / "learning_curves.png",
-        title=f"IMDB, {args.model}",
-    )
-    return history.history, seconds
+    if distribute.is_chief(strategy):
+        training.plot_history(
+            history,
+            output_dir / "learning_curves.png",
+            title=f"IMDB, {args.model}",
+        )
+    return model, history, seconds
 
 
 def evaluate(model, vectorizer, datasets: dict, batch_size: int) -> dict:
@@ -239,7 +255,10 @@ def evaluate(model, vectorizer, datasets: dict, batch_size: int) -> dict:
         if dataset is None:
             continue
         loss, accuracy = model.evaluate(
-            token_pipeline(dataset, vectorizer, batch_size), verbose=0
+            token_pipeline(dataset, vectorizer, batch_size).prefetch(
+                tf.data.AUTOTUNE
+            ),
+            verbose=0,
         )
         results[name] = {"accuracy": float(accuracy), "loss": float(loss)}
     return results
@@ -306,6 +325,12 @@ def export_model(args, classifier, card: dict) -> Path:
 def main(argv=None) -> int:
     started = time.perf_counter()
     args = parse_args(argv)
+    try:
+        # First: a multi-worker strategy must exist before other TF work.
+        strategy = distribute.strategy_from_name(args.strategy)
+    except ValueError as error:
+        print(f"imdb: error: {error}", file=sys.stderr)
+        return 2
     keras.utils.set_random_seed(args.seed)
     try:
         overrides = model_overrides(args)
@@ -319,10 +344,13 @@ def main(argv=None) -> int:
         return 2
     output_dir = Path(args.output_dir)
     vectorizer = adapt_vectorizer(args, train_data)
-    model = build_model(args, vectorizer)
-    history, seconds = train(
-        args, model, vectorizer, train_data, validation_data
+    with strategy.scope():
+        model = build_model(args, vectorizer)
+    model, history, seconds = train(
+        args, strategy, model, vectorizer, train_data, validation_data
     )
+    if not distribute.is_chief(strategy):
+        return 0  # Only the chief evaluates, writes and exports.
     results = evaluate(
         model,
         vectorizer,

@@ -4,6 +4,7 @@
 - `load_recordings`: FSDD with clear errors (exit 2) for bad paths.
 - `audio_model`: raw audio Input -> LogMelFrontEnd -> a zoo encoder.
 - `augment`: waveform augmentation for tf.data (gain, shift, noise, speed).
+- `fit`: `zoo.distribute.fit_model` under `--strategy`, resumably.
 - `checked_audio`: the in-graph checks of an exported model's `audio`.
 - `export_module`: tf.saved_model.save into an atomic, versioned folder.
 """
@@ -22,8 +23,8 @@ import tensorflow as tf
 
 import zoo
 import zoo.data
+from zoo import distribute
 from zoo import export as zoo_export
-from zoo import training
 from zoo.features import LogMelFrontEnd
 
 SAMPLE_RATE = 8000
@@ -77,7 +78,13 @@ def add_training_arguments(
     parser, *, epochs: int, batch_size: int, learning_rate: float
 ):
     group = parser.add_argument_group("Training")
-    group.add_argument("--epochs", type=positive_int, default=epochs)
+    group.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"default {epochs} (1 with --smoke)",
+    )
+    parser.set_defaults(default_epochs=epochs)
     group.add_argument("--batch-size", type=positive_int, default=batch_size)
     group.add_argument("--learning-rate", type=float, default=learning_rate)
     group.add_argument("--patience", type=positive_int, default=6)
@@ -98,6 +105,7 @@ def add_training_arguments(
         action="store_true",
         help="a tiny model and a few batches (seconds), for tests",
     )
+    distribute.add_strategy_argument(group)
     return group
 
 
@@ -203,8 +211,12 @@ def augment(
     return tf.clip_by_value(audio, -1.0, 1.0)
 
 
-def augmented(dataset: tf.data.Dataset, seed: int) -> tf.data.Dataset:
-    """Maps `augment` over (audio, label) pairs, a fresh draw per element."""
+def augmented(dataset: tf.data.Dataset, seed) -> tf.data.Dataset:
+    """Maps `augment` over (audio, label) pairs, a fresh draw per element.
+
+    `seed` (an int or a scalar int64 tensor, e.g. seed + epoch) fixes the
+    draws.
+    """
     counter = tf.data.Dataset.random(seed=seed)
     return tf.data.Dataset.zip((dataset, counter)).map(
         lambda pair, draw: (
@@ -280,28 +292,51 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def make_strategy(args) -> tf.distribute.Strategy:
+    """`--strategy`, or exit 2 (call it first: a multi-worker strategy must
+    exist before other TensorFlow work)."""
+    try:
+        return distribute.strategy_from_name(args.strategy)
+    except ValueError as error:
+        fail(str(error))
+
+
 def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
     np.random.seed(seed)
 
 
-def fit(args, model, datasets, *, monitor: str, mode: str):
-    """`model.fit` with the zoo's callbacks; returns (history, seconds).
+def fit(
+    args,
+    strategy,
+    model,
+    rebuild,
+    datasets,
+    *,
+    monitor: str,
+    mode: str,
+    metrics=None,
+):
+    """`zoo.distribute.fit_model` with the zoo's callbacks, resumably.
 
-    --smoke trains one quiet epoch without TensorBoard.
+    `datasets["train"]` may be a `zoo.data.EpochDataset`. Returns (model to
+    evaluate and export, history dict, seconds). --smoke trains one quiet
+    epoch (unless --epochs says otherwise) without TensorBoard.
     """
     start = time.time()
-    history = model.fit(
+    model, history = distribute.fit_model(
+        model,
         datasets["train"],
-        validation_data=datasets["validation"],
-        epochs=1 if args.smoke else args.epochs,
+        datasets["validation"],
+        strategy=strategy,
+        epochs=args.epochs or (1 if args.smoke else args.default_epochs),
+        output_dir=Path(args.output_dir),
+        rebuild=rebuild,
+        metrics=metrics,
         verbose=2 if args.smoke else 1,
-        callbacks=training.standard_callbacks(
-            Path(args.output_dir),
-            monitor=monitor,
-            mode=mode,
-            patience=args.patience,
-            tensorboard=not args.smoke,
-        ),
+        monitor=monitor,
+        mode=mode,
+        patience=args.patience,
+        tensorboard=not args.smoke,
     )
-    return history, time.time() - start
+    return model, history, time.time() - start

@@ -31,7 +31,9 @@ import tensorflow as tf
 import zoo
 import zoo.data
 from recipes import speech_common as common
+from zoo import distribute
 from zoo import training
+from zoo.data import epochs
 
 NAME = "spoken_digits"
 FRONT_END = {"num_mel_bins": 40}
@@ -99,6 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load_data(args):
+    """Batched splits; "train" is a `zoo.data.EpochDataset` whose shuffle
+    and augmentation are seeded by `--seed` and the epoch."""
     try:
         fsdd = zoo.data.load_fsdd(
             args.data,
@@ -106,19 +110,28 @@ def load_data(args):
             holdout_speakers=args.holdout_speakers or (),
             data_dir=args.data_dir,
             seed=args.seed,
+            shuffle=False,  # Shuffled below, by the epoch.
         )
     except (zoo.data.DataError, ValueError, OSError) as error:
         common.fail(f"cannot load --data {args.data!r}: {error}")
-    train = fsdd.train
-    if args.augment:
-        train = common.augmented(train, args.seed)
-    splits = {"train": train, "validation": fsdd.validation, "test": fsdd.test}
-    if args.smoke:
-        splits = {name: split.take(8) for name, split in splits.items()}
-    return {
-        name: split.padded_batch(args.batch_size).prefetch(2)
-        for name, split in splits.items()
-    }, fsdd.info
+
+    def batches(split):
+        if args.smoke:
+            split = split.take(8)
+        return split.padded_batch(args.batch_size).prefetch(2)
+
+    def train(epoch):
+        split = epochs.shuffle(fsdd.train, 4096, args.seed, epoch)
+        if args.augment:
+            split = common.augmented(split, args.seed + epoch)
+        return batches(split)
+
+    datasets = {
+        "train": zoo.data.EpochDataset(train),
+        "validation": batches(fsdd.validation),
+        "test": batches(fsdd.test),
+    }
+    return datasets, fsdd.info
 
 
 def build_model(args) -> keras.Model:
@@ -234,24 +247,37 @@ def export(model, args, dataset, metrics, info) -> Path:
 
 
 def main(argv=None) -> dict:
+    """Trains, evaluates and exports; returns the test metrics (an empty
+    dict on a multi-worker run's non-chief workers, which write nothing)."""
     args = parse_args(argv)
     args.argv = argv
+    strategy = common.make_strategy(args)
     common.check_paths(args)
     common.seed_everything(args.seed)
     datasets, info = load_data(args)
-    model = build_model(args)
+    with strategy.scope():
+        model = build_model(args)
     output_dir = Path(args.output_dir)
-    history, train_seconds = common.fit(
-        args, model, datasets, monitor="val_accuracy", mode="max"
+    model, history, train_seconds = common.fit(
+        args,
+        strategy,
+        model,
+        lambda: build_model(args),
+        datasets,
+        monitor="val_accuracy",
+        mode="max",
+        metrics={"accuracy": "sparse_categorical_accuracy"},
     )
+    if not distribute.is_chief(strategy):
+        return {}
     metrics = evaluate(model, datasets["test"])
     metrics.update(
         train_seconds=round(train_seconds, 1),
-        epochs_run=len(history.history["loss"]),
-        validation_accuracy=max(history.history["val_accuracy"]),
+        epochs_run=len(history["loss"]),
+        validation_accuracy=max(history["val_accuracy"]),
     )
     training.plot_history(
-        history.history,
+        history,
         output_dir / "curves.png",
         f"{args.model} on FSDD ({args.split})",
     )

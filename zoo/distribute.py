@@ -6,7 +6,9 @@
   strategy, `MultiWorkerMirroredStrategy` included. Keras 3's `model.fit`
   does not run under that strategy (keras-team/keras#20585, open since
   Keras 3.0 / TF 2.16), so the recipes train with this loop when
-  `--strategy multi_worker` is given.
+  `--strategy multi_worker` is given (or `auto` finds several workers).
+- `fit_model`: what every recipe calls: `model.fit` with the standard
+  callbacks on one worker, `fit_distributed` on several.
 
 Several machines: every machine runs the same command with its own
 `TF_CONFIG` (the same `cluster`, its own `task`), e.g. for the first of two
@@ -35,6 +37,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from zoo import training
 from zoo.export import atomic_write_text
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -171,7 +174,7 @@ def _per_example(function, name: str) -> Callable:
 def fit_distributed(
     build_model_fn: Callable[[], keras.Model],
     loss_fn,
-    train_dataset: tf.data.Dataset,
+    train_dataset: tf.data.Dataset | Callable[[int], tf.data.Dataset],
     validation_dataset: tf.data.Dataset | None = None,
     *,
     strategy: tf.distribute.Strategy,
@@ -201,7 +204,10 @@ def fit_distributed(
             a `keras.losses.Loss` (its unreduced values are used), or a
             function (y_true, y_pred) -> [batch].
         train_dataset: (inputs, targets) batches of the *global* batch size,
-            identical on every worker (same seed); sharded by element.
+            identical on every worker (same seed); sharded by element. Or
+            a function epoch -> such a dataset (e.g.
+            `zoo.data.EpochDataset.for_epoch`), called at every epoch, so
+            that a resumed run sees the batches of an uninterrupted one.
         validation_dataset: The same for validation, or None.
         strategy: From `strategy_from_name`.
         epochs: Total epochs, counting those of a resumed run.
@@ -236,8 +242,9 @@ def fit_distributed(
         model = build_model_fn()
         optimizer = optimizer_fn()
         optimizer.build(model.trainable_variables)
-        epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                    name="epoch")
+        epoch_counter = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="epoch"
+        )
     checkpoint = tf.train.Checkpoint(
         model=model, optimizer=optimizer, epoch=epoch_counter
     )
@@ -258,16 +265,16 @@ def fit_distributed(
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
     )
-    train_data = strategy.experimental_distribute_dataset(
-        train_dataset.with_options(options)
-    )
-    validation_data = (
-        strategy.experimental_distribute_dataset(
-            validation_dataset.with_options(options)
+
+    def distributed(dataset):
+        if dataset is None:
+            return None
+        return strategy.experimental_distribute_dataset(
+            dataset.with_options(options)
         )
-        if validation_dataset is not None
-        else None
-    )
+
+    train_data = None if callable(train_dataset) else distributed(train_dataset)
+    validation_data = distributed(validation_dataset)
 
     def sums(targets, predictions):
         """[loss sum, metric sums...] over this replica's examples."""
@@ -318,15 +325,19 @@ def fit_distributed(
         totals = None
         for batch in dataset:
             values = [float(v) for v in step(batch)]
-            totals = values if totals is None else [
-                a + b for a, b in zip(totals, values)
-            ]
+            totals = (
+                values
+                if totals is None
+                else [a + b for a, b in zip(totals, values)]
+            )
         if totals is None or totals[0] == 0:
             raise ValueError("The dataset yielded no examples.")
         return {n: s / totals[0] for n, s in zip(names, totals[1:])}
 
     for epoch in range(int(epoch_counter.numpy()), epochs):
         start = time.monotonic()
+        if callable(train_dataset):
+            train_data = distributed(train_dataset(epoch))
         logs = run_epoch(train_step, train_data)
         if validation_data is not None:
             validation = run_epoch(evaluate_step, validation_data)
@@ -347,6 +358,93 @@ def fit_distributed(
     if not chief:
         shutil.rmtree(write_dir, ignore_errors=True)
     return model, history
+
+
+def uses_custom_loop(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `fit_model` trains with `fit_distributed` (several workers'
+    strategy) rather than Keras' `fit`."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def fit_model(
+    model: keras.Model,
+    train_data,
+    validation_data: tf.data.Dataset | None = None,
+    *,
+    strategy: tf.distribute.Strategy,
+    epochs: int,
+    output_dir,
+    rebuild: Callable[[], keras.Model],
+    metrics: dict | None = None,
+    verbose: int = 1,
+    **callback_options,
+) -> tuple[keras.Model, dict]:
+    """Trains a compiled `model` under `strategy`, resumably: the recipes'
+    one call for every `--strategy`.
+
+    - One worker (the default strategy, `MirroredStrategy`): `model.fit`
+      with `zoo.training.standard_callbacks(output_dir,
+      **callback_options)`, exactly as without a strategy.
+    - `MultiWorkerMirroredStrategy`: `fit_distributed` with the model's
+      compiled loss and optimizer and `metrics`, checkpointing under
+      `output_dir/checkpoints` (no early stopping or best-model
+      checkpoint: the result is the last epoch's weights). The weights
+      are then copied into `rebuild()`, a model outside the strategy:
+      evaluating or exporting the distributed model would need every
+      worker to join its collective ops. After it only the chief
+      (`is_chief`) should evaluate and write.
+
+    Args:
+        model: Compiled, built under `strategy.scope()`.
+        train_data: A `tf.data.Dataset`, or a `zoo.data.EpochDataset`
+            (a pipeline seeded by the epoch, so that a resumed run sees the
+            batches of an uninterrupted one).
+        validation_data: A `tf.data.Dataset` or None.
+        strategy: From `strategy_from_name`.
+        epochs: Total epochs, counting those of a resumed run.
+        output_dir: The run's folder (backups, checkpoints, logs).
+        rebuild: Returns a new compiled model like `model` (called outside
+            the strategy's scope; multi-worker only).
+        metrics: name -> per-example metric for `fit_distributed`, e.g.
+            {"accuracy": "sparse_categorical_accuracy"}.
+        verbose: Keras' `verbose`.
+        **callback_options: For `standard_callbacks` (monitor, mode,
+            patience, tensorboard).
+
+    Returns:
+        (model, history): the trained model to evaluate and export, and a
+        dict like Keras' `History.history`.
+    """
+    epoch_made = callable(getattr(train_data, "for_epoch", None))
+    if not uses_custom_loop(strategy):
+        callbacks = training.standard_callbacks(output_dir, **callback_options)
+        if epoch_made:
+            callbacks.insert(0, training.SetDataEpoch(train_data))
+            train_data = train_data.dataset()
+        history = model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            shuffle=False,  # Datasets shuffle themselves.
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        return model, history.history
+    trained, history = fit_distributed(
+        lambda: model,
+        model.loss,
+        train_data.for_epoch if epoch_made else train_data,
+        validation_data,
+        strategy=strategy,
+        epochs=epochs,
+        checkpoint_dir=Path(output_dir) / "checkpoints",
+        optimizer_fn=lambda: model.optimizer,
+        metrics=metrics,
+        verbose=bool(verbose),
+    )
+    local = rebuild()
+    local.set_weights(trained.get_weights())
+    return local, history
 
 
 def _check_same_epoch(strategy, epoch_counter: tf.Variable) -> None:

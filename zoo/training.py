@@ -8,6 +8,8 @@ report the same way:
   a killed run resume from its last completed epoch.
 - `AtomicBackupAndRestore`: Keras' `BackupAndRestore` made safe against a
   kill at any instant, and complete (seed-generator and callback states).
+- `SetDataEpoch`: seeds an epoch-made pipeline (`zoo.data.EpochDataset`)
+  with the epoch, so a resumed run sees the batches of an uninterrupted one.
 - `plot_history`: a PNG of the learning curves.
 - `run_metadata`: the exact command, git commit, versions and date, for
   `metrics.json` and model cards.
@@ -195,7 +197,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 prefix = f"callback_{index}_"
                 arrays = sorted(
                     (k for k in data.files if k.startswith(prefix)),
-                    key=lambda k: int(k[len(prefix):]),
+                    key=lambda k: int(k[len(prefix) :]),
                 )
                 _set_callback_state(
                     callback, state, [data[k] for k in arrays] or None
@@ -267,6 +269,30 @@ def _set_callback_state(callback, state: dict, weights) -> None:
         callback.best_weights = weights
         return
     callback.set_state(state)
+
+
+class SetDataEpoch(keras.callbacks.Callback):
+    """Tells an epoch-made pipeline which epoch starts.
+
+    Keras iterates the training dataset anew after `on_epoch_begin`, so a
+    `zoo.data.EpochDataset` makes that pass with this epoch's seed; after
+    a resume the restored epoch counts, not the passes of this process.
+
+    Args:
+        data: Anything with `set_epoch(epoch)`, e.g. an `EpochDataset`.
+    """
+
+    def __init__(self, data):
+        super().__init__()
+        if not callable(getattr(data, "set_epoch", None)):
+            raise ValueError(
+                "Received an invalid value for argument `data`, expected "
+                f"an object with set_epoch(epoch), got {data!r}."
+            )
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)
 
 
 def standard_callbacks(

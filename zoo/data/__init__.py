@@ -4,6 +4,7 @@ from zoo.data.connected_digits import ConnectedDigits
 from zoo.data.connected_digits import SynthesisConfig
 from zoo.data.connected_digits import Utterance
 from zoo.data.connected_digits import make_connected_digits
+from zoo.data.epochs import EpochDataset
 from zoo.data.errors import DataError
 from zoo.data.fsdd import FsddInfo
 from zoo.data.fsdd import FsddSplits
@@ -17,6 +18,7 @@ from zoo.data.imdb import load_imdb
 __all__ = [
     "ConnectedDigits",
     "DataError",
+    "EpochDataset",
     "FsddInfo",
     "FsddSplits",
     "ImdbInfo",

@@ -96,3 +96,43 @@ def test_config_round_trip_and_keras_file(tmp_path, front_end):
     restored = keras.saving.load_model(tmp_path / "front_end.keras")
     batch = chirp(0.5)[None]
     np.testing.assert_allclose(restored(batch), model(batch), atol=1e-6)
+
+
+def test_spec_augment_masks_bands_and_spans_in_training_only():
+    from zoo.features import SpecAugment
+
+    layer = SpecAugment(
+        frequency_masks=1, frequency_width=5, time_masks=1, time_width=7, seed=3
+    )
+    features = np.ones((16, 60, 40), np.float32)
+    np.testing.assert_array_equal(layer(features), features)  # inference
+    masked = np.asarray(layer(features, training=True))
+    assert set(np.unique(masked)) <= {0.0, 1.0}
+    for example in masked:
+        zero_channels = np.flatnonzero((example == 0).all(axis=0))
+        zero_frames = np.flatnonzero((example == 0).all(axis=1))
+        # One band of at most 5 channels and one span of at most 7 frames,
+        # each contiguous; everything else untouched.
+        for zeros, width in ((zero_channels, 5), (zero_frames, 7)):
+            assert len(zeros) <= width
+            if len(zeros):
+                assert zeros[-1] - zeros[0] == len(zeros) - 1
+        expected = np.ones((60, 40), np.float32)
+        expected[:, zero_channels] = 0
+        expected[zero_frames, :] = 0
+        np.testing.assert_array_equal(example, expected)
+    # Over 16 examples, some masks are non-empty and they differ.
+    assert (masked == 0).any()
+    assert len({m.tobytes() for m in masked}) > 1
+
+
+def test_spec_augment_config_and_bad_arguments():
+    from zoo.features import SpecAugment
+
+    layer = SpecAugment(3, 4, 1, 9, seed=1)
+    clone = SpecAugment.from_config(layer.get_config())
+    assert (clone.frequency_masks, clone.frequency_width) == (3, 4)
+    assert (clone.time_masks, clone.time_width) == (1, 9)
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="frequency_masks"):
+            SpecAugment(frequency_masks=bad)

@@ -167,7 +167,11 @@ class LogMelFrontEnd(keras.layers.Layer):
         # The STFT reflects half a window at each edge, so it needs at least
         # fft_length samples; trailing zeros are padding here, so pad with
         # them (this changes nothing for longer audio).
-        shortfall = ops.maximum(self.fft_length - ops.shape(inputs)[1], 0)
+        samples = inputs.shape[1]
+        if isinstance(samples, int):  # static: JAX needs a Python int here
+            shortfall = max(self.fft_length - samples, 0)
+        else:
+            shortfall = ops.maximum(self.fft_length - ops.shape(inputs)[1], 0)
         inputs = ops.pad(inputs, [[0, 0], [0, shortfall]])
         # MelSpectrogram gives [batch, mels, frames]; the zoo wants time first.
         mel = ops.transpose(self.spectrogram(inputs), (0, 2, 1))
@@ -200,4 +204,112 @@ class LogMelFrontEnd(keras.layers.Layer):
             "max_frequency": self.max_frequency,
             "log_offset": self.log_offset,
             "variance_epsilon": self.variance_epsilon,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SpecAugment(keras.layers.Layer):
+    """Frequency and time masking of feature frames, during training only.
+
+    Each training example gets `frequency_masks` bands of up to
+    `frequency_width` consecutive channels and `time_masks` spans of up to
+    `time_width` consecutive frames set to zero, at uniformly random places
+    (widths uniform in [0, width]). At inference the layer is the identity,
+    so an exported model is unchanged. Frames zeroed in every channel read
+    as padding to a following `keras.layers.Masking`, i.e. they are dropped,
+    which is the point of time masking.
+
+    Args:
+        frequency_masks: bands masked per example.
+        frequency_width: widest band, in channels.
+        time_masks: spans masked per example.
+        time_width: widest span, in frames.
+        seed: seed of the mask positions.
+
+    Call arguments:
+        inputs: [batch, frames, channels] features.
+        training: masks are applied only when True.
+
+    Reference:
+        Park et al. "SpecAugment: A Simple Data Augmentation Method for
+        Automatic Speech Recognition." Interspeech 2019.
+    """
+
+    def __init__(
+        self,
+        frequency_masks: int = 2,
+        frequency_width: int = 8,
+        time_masks: int = 2,
+        time_width: int = 10,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (
+            ("frequency_masks", frequency_masks),
+            ("frequency_width", frequency_width),
+            ("time_masks", time_masks),
+            ("time_width", time_width),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 0
+            ):
+                raise ValueError(
+                    f"Received an invalid value for argument `{name}`, "
+                    f"expected a non-negative integer, got {value!r}."
+                )
+        self.frequency_masks = frequency_masks
+        self.frequency_width = frequency_width
+        self.time_masks = time_masks
+        self.time_width = time_width
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def _keep(self, batch, size, count, width):
+        """[batch, size] float: 0 inside `count` random spans, else 1."""
+        if count == 0 or width == 0:
+            return ops.ones((batch, size))
+        widths = ops.floor(
+            keras.random.uniform(
+                (batch, count), 0.0, width + 1.0, seed=self.seed_generator
+            )
+        )
+        starts = ops.floor(
+            keras.random.uniform((batch, count), seed=self.seed_generator)
+            * ops.maximum(ops.cast(size, "float32") - widths + 1.0, 1.0)
+        )
+        positions = ops.cast(ops.arange(size), "float32")[None, None, :]
+        inside = ops.logical_and(
+            positions >= starts[:, :, None],
+            positions < (starts + widths)[:, :, None],
+        )
+        return 1.0 - ops.cast(ops.any(inside, axis=1), "float32")
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        shape = ops.shape(inputs)
+        keep_channels = self._keep(
+            shape[0], shape[2], self.frequency_masks, self.frequency_width
+        )
+        keep_frames = self._keep(
+            shape[0], shape[1], self.time_masks, self.time_width
+        )
+        keep = keep_frames[:, :, None] * keep_channels[:, None, :]
+        return inputs * ops.cast(keep, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "frequency_masks": self.frequency_masks,
+            "frequency_width": self.frequency_width,
+            "time_masks": self.time_masks,
+            "time_width": self.time_width,
+            "seed": self.seed,
         }

@@ -70,6 +70,16 @@ SCRIPT = textwrap.dedent(
         model.compile(optimizer="adam",
                       loss="sparse_categorical_crossentropy")
         model.fit(np.tile(x, (1, 2, 1)), np.array([0, 1, 1]), verbose=0)
+    # The audio front end inside a jitted training step (a traced pad width
+    # once broke it under JAX).
+    from zoo.features import LogMelFrontEnd, SpecAugment
+    audio = keras.Input((None,))
+    features = SpecAugment(seed=0)(LogMelFrontEnd(num_mel_bins=8)(audio))
+    encoder = zoo.build("gru", inputs="features", feature_dim=8, units=3)
+    model = keras.Model(audio, encoder(features))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(rng.normal(size=(4, 800)).astype("float32") * 0.1,
+              np.array([0, 1, 0, 1]), verbose=0)
     print("jax backend ok")
     """
 )

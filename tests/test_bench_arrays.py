@@ -1,0 +1,63 @@
+"""bench/speaker_independent_arrays.py: packing, splits and augmentation
+(the numpy side; the training itself is a benchmark, not a test)."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from bench import speaker_independent_arrays as arrays
+from zoo.data.audio import write_wav
+
+
+def test_pack_load_and_split(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    written = {}
+    for speaker in ("ann", "bob"):
+        for digit in range(3):
+            for index in range(2):
+                samples = rng.integers(-3000, 3000, 400 + 10 * digit, np.int16)
+                write_wav(folder / f"{digit}_{speaker}_{index}.wav", samples)
+                written[(digit, speaker, index)] = samples
+    (folder / "notes.wav").write_bytes(b"ignored: not DIGIT_SPEAKER_INDEX")
+    summary = arrays.pack(str(folder), str(tmp_path / "fsdd.npz"))
+    assert summary == {"recordings": 12, "max_samples": 420}
+    data = arrays.load(str(tmp_path / "fsdd.npz"))
+    assert len(data["audio"]) == 12
+    first = written[(0, "ann", 0)].astype(np.float32) / 32768
+    np.testing.assert_array_equal(data["audio"][0], first)
+    args = argparse.Namespace(seed=1, limit=None)
+    train, validation, test = arrays.split(data, "bob", args)
+    assert set(data["speakers"][test]) == {"bob"}
+    assert set(data["speakers"][np.concatenate([train, validation])]) == {"ann"}
+    assert len(train) + len(validation) == 6
+
+
+def test_pack_rejects_wrong_format_and_empty_sources(tmp_path):
+    write_wav(tmp_path / "1_ann_0.wav", np.zeros(100, np.int16), 16000)
+    with pytest.raises(ValueError, match="1_ann_0.wav: not 8 kHz"):
+        arrays.pack(str(tmp_path), str(tmp_path / "out.npz"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no DIGIT_SPEAKER_INDEX"):
+        arrays.pack(str(empty), str(tmp_path / "out.npz"))
+
+
+def test_augment_and_padding():
+    rng = np.random.default_rng(0)
+    audio = np.sin(np.arange(4000) / 5).astype(np.float32) * 0.5
+    lengths = set()
+    for _ in range(20):
+        out = arrays.augment(audio, rng, speed=0.15)
+        assert out.dtype == np.float32 and np.all(np.abs(out) <= 1)
+        # speed ±15 % and a shift of at most 100 ms
+        assert 4000 / 1.15 - 1 <= len(out) <= 4000 / 0.85 + 801
+        lengths.add(len(out))
+    assert len(lengths) > 1
+    batch = arrays.padded([audio[:10], np.zeros(3, np.float32)], 6)
+    assert batch.shape == (2, 6)
+    np.testing.assert_array_equal(batch[0], audio[:6])
+    # A trailing zero would shorten the valid length: it is nudged.
+    assert batch[1, 2] != 0 and not batch[1, 3:].any()

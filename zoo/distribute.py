@@ -303,7 +303,8 @@ def fit_distributed(
         count = tf.cast(tf.shape(targets)[0], tf.float32)
         return [count] + sums(targets, predictions)
 
-    @tf.function
+    # reduce_retracing: padded batches of new lengths reuse one graph.
+    @tf.function(reduce_retracing=True)
     def train_step(batch):
         per_replica = strategy.run(train_replica, args=batch)
         return [
@@ -311,7 +312,7 @@ def fit_distributed(
             for v in per_replica
         ]
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def evaluate_step(batch):
         per_replica = strategy.run(evaluate_replica, args=batch)
         return [

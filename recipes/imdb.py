@@ -288,6 +288,11 @@ class ReviewClassifier(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "text")])
     def serve(self, text):
+        # The signature's [None] is not checked when the signature is
+        # called (as TF Serving does); EnsureShape checks the rank at run
+        # time: "Shape of tensor text [1,1] is not compatible with expected
+        # shape [?]" instead of an error from deep inside the vectorizer.
+        text = tf.ensure_shape(text, [None], name="text")
         probability = tf.cast(self.classifier(text, training=False), "float32")
         label = tf.cast(probability > 0.5, tf.int64)
         return {"probability": probability, "label": label}

@@ -2,11 +2,19 @@
 
 The recipe runs with `--smoke` on reviews written into `tmp_path` (a folder
 and a .tar.gz); it trains, exports to `<tmp>/saved_models/imdb/<version>/`
-and reloads the SavedModel in a process that never imports `zoo`.
+and reloads the SavedModel in a process that never imports `zoo`. That
+export, loaded with `tf.saved_model.load` in a process without `zoo`, is
+also called with bad text (wrong rank or dtype, empty, invalid UTF-8,
+huge): each gives an output or an error naming the problem, never a crash.
 """
 
 import json
+import os
+import re
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,6 +121,66 @@ def test_saved_model_signature_and_odd_text(first_run):
     np.testing.assert_array_equal(
         label.numpy(), (probability.numpy() > 0.5).astype(np.int64)
     )
+
+
+HOSTILE = Path(__file__).parent / "fixtures" / "hostile_serving.py"
+# Either an output shape, or an error whose message names the problem.
+SIGNATURE_CASES = {
+    # The signature does not check ranks (TF Serving calls it); the
+    # export's EnsureShape does, naming the input.
+    "rank_2": r"Shape of tensor text \[1,1\] is not compatible with "
+    r"expected shape \[\?\]",
+    "scalar": r"Shape of tensor text \[\] is not compatible",
+    "int_dtype": "expected to be a string tensor but is a int32 tensor",
+    "float_dtype": "expected to be a string tensor but is a float tensor",
+    "empty_string": [1],
+    "whitespace_only": [1],
+    "empty_batch": [0],
+    "invalid_utf8": [1],
+    "nul_bytes": [1],
+    "huge_review": [1],
+    "large_batch": [4096],
+}
+# The restored tf.function binds its input_signature before running.
+FUNCTION_ERRORS = {
+    "rank_2": r"Can not cast TensorSpec\(shape=\(1, 1\), dtype=tf.string, "
+    r"name='text'\) to TensorSpec\(shape=\(None,\)",
+    "scalar": r"Can not cast TensorSpec\(shape=\(\), dtype=tf.string",
+    "int_dtype": r"Can not cast TensorSpec\(shape=\(2,\), dtype=tf.int32",
+    "float_dtype": r"Can not cast TensorSpec\(shape=\(1,\), dtype=tf.float32",
+}
+
+
+def test_saved_model_rejects_bad_text_clearly_without_zoo(first_run):
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "CUDA_VISIBLE_DEVICES": "-1",
+    }
+    result = subprocess.run(
+        [sys.executable, str(HOSTILE), str(first_run), "text"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
+        cwd=first_run.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]  # No crash.
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.pop("_imported_zoo") is False
+    expected = dict(SIGNATURE_CASES)
+    for case, outcome in SIGNATURE_CASES.items():
+        expected[f"function_{case}"] = FUNCTION_ERRORS.get(case, outcome)
+    assert sorted(report) == sorted(expected)
+    for case, outcome in expected.items():
+        got = report[case]
+        if isinstance(outcome, list):
+            assert got["outcome"] == "ok", (case, got)
+            assert got["shape"] == outcome and got["finite"], (case, got)
+        else:
+            assert got["outcome"] == "error", (case, got)
+            assert got["type"] in ("InvalidArgumentError", "TypeError"), got
+            assert re.search(outcome, got["message"]), (case, got["message"])
 
 
 def test_keras_model_reloads_safely(first_run, workspace):

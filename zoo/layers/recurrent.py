@@ -18,6 +18,10 @@ reversed order, as in Keras), `return_state`, `initial_state`, `stateful` and
 `unroll`. With `scan_unroll=k > 1` the zoo runs its own `keras.ops.scan` loop,
 with the same semantics, k steps per loop trip; "auto" picks 8 under JAX on a
 GPU, where it measured 1.5x faster for a peephole LSTM, and 1 elsewhere.
+
+`paired_loop` runs the two directions of a bidirectional layer in one loop of
+T trips (trip t: the forward step at t and the backward step at T-1-t, each
+with its own cell), used by `Bidirectional(fuse_directions=...)`.
 """
 
 from __future__ import annotations
@@ -411,20 +415,11 @@ class RecurrentLayer(keras.layers.RNN):
         cell = self.cell
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        if training and cell.dropout > 0.0:
-            # One mask per sequence, shared by all time steps.
-            sequences = keras.random.dropout(
-                sequences,
-                cell.dropout,
-                noise_shape=(ops.shape(sequences)[0], 1, sequences.shape[-1]),
-                seed=cell.seed_generator,
-            )
+        sequences = self._dropped_inputs(sequences, training)
         fused = self._fused_loop(sequences, initial_state, mask)
         if fused is not None:
             return fused
-        hoist = self.hoist_inputs
-        if hoist == "auto":
-            hoist = _accelerator_present()
+        hoist = self._hoists_inputs()
         if hoist:
             sequences = cell.project_inputs(sequences)
         if training and cell.recurrent_dropout > 0.0:
@@ -445,6 +440,24 @@ class RecurrentLayer(keras.layers.RNN):
         finally:
             cell._inputs_projected = False
             cell._recurrent_dropout_mask = None
+
+    def _dropped_inputs(self, sequences, training):
+        """The inputs with the cell's dropout (one mask per sequence)."""
+        cell = self.cell
+        if not training or cell.dropout <= 0.0:
+            return sequences
+        return keras.random.dropout(
+            sequences,
+            cell.dropout,
+            noise_shape=(ops.shape(sequences)[0], 1, sequences.shape[-1]),
+            seed=cell.seed_generator,
+        )
+
+    def _hoists_inputs(self) -> bool:
+        """Whether x·W is computed for all steps before the loop."""
+        if self.hoist_inputs == "auto":
+            return _accelerator_present()
+        return bool(self.hoist_inputs)
 
     def _scan_unroll_steps(self) -> int:
         """Steps per loop trip: `scan_unroll`, or for "auto" 8 where that
@@ -595,3 +608,157 @@ class RecurrentLayer(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def paired_loop_obstacle(forward, backward) -> str | None:
+    """Why `forward` and `backward` cannot share one time loop, or None.
+
+    The shared loop (`paired_loop`) runs two zoo recurrent layers, the second
+    reading the sequence from the end, with the semantics of two separate
+    calls. It covers the configurations whose every step it reproduces
+    exactly; the rest run as two layers.
+    """
+    for role, layer in (("forward", forward), ("backward", backward)):
+        if not isinstance(layer, RecurrentLayer):
+            return f"the {role} layer is not a zoo recurrent layer"
+        if layer.stateful:
+            return f"the {role} layer is stateful"
+        if layer.unroll:
+            return f"the {role} layer is unrolled"
+        if layer.cell.recurrent_dropout:
+            return f"the {role} layer has recurrent dropout"
+        if layer.activity_regularizer is not None:
+            return f"the {role} layer has an activity regularizer"
+        if layer._scan_unroll_steps() > 1:
+            return f"the {role} layer runs several steps per loop trip"
+    if forward.go_backwards or not backward.go_backwards:
+        return "the layers do not read the sequence in opposite directions"
+    if (forward.return_sequences, forward.return_state) != (
+        backward.return_sequences,
+        backward.return_state,
+    ):
+        return "the layers return different outputs"
+    return None
+
+
+def paired_loop_pays() -> bool:
+    """Whether the shared loop is the default (`fuse_directions="auto"`).
+
+    On a CPU (no accelerator visible), where it was measured with TensorFlow
+    (bench/rnn.py): training as fast as two loops or faster, inference
+    faster. Elsewhere the directions keep their own loops (cuDNN for stock
+    LSTM/GRU, `scan_unroll`), which the shared loop does not use.
+    """
+    return not _accelerator_present()
+
+
+def paired_loop(forward, backward, sequences, mask=None, training=False):
+    """Runs a forward and a backward layer over `sequences` in one loop.
+
+    Step t computes the forward layer's step on x_t and the backward layer's
+    on x_{T-1-t}, each with its own cell, weights and states: one loop of T
+    trips instead of two, and the two steps of a trip are independent, so a
+    graph executor runs them side by side. The result equals calling the two
+    layers (zero initial states): each direction's masked steps keep its
+    state and repeat its previous output (or zeros, with
+    `zero_output_for_mask`), and the backward outputs stay in processing
+    order, as with `go_backwards`.
+
+    Args:
+        forward, backward: `RecurrentLayer`s, built, for which
+            `paired_loop_obstacle` is None.
+        sequences: [batch, time, features].
+        mask: Optional boolean [batch, time].
+        training: Whether input dropout is active.
+
+    Returns:
+        (forward result, backward result), each what the layer's own call
+        returns: the output, or [output, *final states] with `return_state`.
+    """
+    from keras.src import backend as keras_backend
+
+    layers = (forward, backward)
+    batch = ops.shape(sequences)[0]
+    inputs, hoisted, initial, counts = [], [], [], []
+    for layer in layers:
+        steps = layer._dropped_inputs(sequences, training)
+        hoisted.append(layer._hoists_inputs())
+        if hoisted[-1]:
+            steps = layer.cell.project_inputs(steps)
+        inputs.append(steps)
+        states = [
+            ops.cast(state, layer.cell.compute_dtype)
+            for state in layer.get_initial_state(batch)
+        ]
+        initial.extend(states)
+        counts.append(len(states))
+    inputs[1] = ops.flip(inputs[1], axis=1)
+    if mask is not None:
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        inputs.extend([keep, ops.flip(keep, axis=1)])
+        # The previous outputs, repeated at masked steps.
+        for layer in layers:
+            if not layer.zero_output_for_mask:
+                initial.append(
+                    ops.zeros(
+                        (batch, layer.cell.output_size),
+                        layer.cell.compute_dtype,
+                    )
+                )
+    bounds = (0, counts[0], counts[0] + counts[1])
+
+    def step(inputs_t, carry):
+        carry = list(carry)
+        extra = iter(carry[bounds[2] :])
+        outputs, new_states, new_previous = [], [], []
+        for index, layer in enumerate(layers):
+            states = carry[bounds[index] : bounds[index + 1]]
+            output, states_t = layer.cell(
+                inputs_t[index], states, training=training
+            )
+            states_t = list(states_t)
+            if mask is not None:
+                keep_t = inputs_t[2 + index]
+                if layer.zero_output_for_mask:
+                    fallback = ops.zeros_like(output)
+                else:
+                    fallback = next(extra)
+                output = ops.where(keep_t, output, fallback)
+                states_t = [
+                    ops.where(keep_t, new, old)
+                    for new, old in zip(states_t, states)
+                ]
+                if not layer.zero_output_for_mask:
+                    new_previous.append(output)
+            outputs.append(output)
+            new_states.extend(states_t)
+        return tuple(outputs), new_states + new_previous
+
+    for layer, projected in zip(layers, hoisted):
+        layer.cell._inputs_projected = projected
+    try:
+        _, outputs, final = keras_backend.rnn(
+            step,
+            tuple(inputs),
+            initial,
+            input_length=sequences.shape[1],
+            return_all_outputs=forward.return_sequences,
+        )
+    finally:
+        for layer in layers:
+            layer.cell._inputs_projected = False
+    results = []
+    for index, layer in enumerate(layers):
+        # Every step's output, or the last one (the backends differ in what
+        # they keep without `return_all_outputs`, but both end with it).
+        sequence = outputs[index]
+        output = sequence if layer.return_sequences else sequence[:, -1]
+        output = ops.cast(output, layer.compute_dtype)
+        if not layer.return_state:
+            results.append(output)
+            continue
+        states = final[bounds[index] : bounds[index + 1]]
+        results.append(
+            [output] + [ops.cast(s, layer.compute_dtype) for s in states]
+        )
+    return tuple(results)

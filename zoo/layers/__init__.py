@@ -7,6 +7,7 @@ package name "zoo".
 
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.convolution import MaskedConv1D
+from zoo.layers.embedding import TokenEmbedding
 from zoo.layers.gru import GRU
 from zoo.layers.gru import GRUCell
 from zoo.layers.lstm import LSTM
@@ -51,4 +52,5 @@ __all__ = [
     "RecurrentLayer",
     "StackedRNN",
     "TimeReduction",
+    "TokenEmbedding",
 ]

@@ -67,12 +67,14 @@ def model_inputs(
     """The Input and the masked sequence it gives, for either input kind.
 
     "tokens": int ids [batch, time] (0 = padding, masked) embedded to
-    [batch, time, embedding_dim]. "features": float [batch, time,
-    feature_dim]; all-zero frames (right padding) are masked.
+    [batch, time, embedding_dim] by a `TokenEmbedding`, which names bad ids
+    (negative, past the vocabulary) and an empty time axis. "features":
+    float [batch, time, feature_dim]; all-zero frames (right padding) are
+    masked.
     """
     if inputs == "tokens":
         tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-        sequence = keras.layers.Embedding(
+        sequence = zoo_layers.TokenEmbedding(
             vocabulary_size, embedding_dim, mask_zero=True, name="embedding"
         )(tokens)
         return tokens, sequence

@@ -15,6 +15,9 @@ Expected (2 shared CPU cores): see bench/results/connected_digits.md.
 
     python -m recipes.connected_digits --train-utterances 800 \
         --batch-size 16 --epochs 12 --export --version 1
+
+`--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
+several GPUs or machines: README.md, "Reliability and scale".
 """
 
 from __future__ import annotations

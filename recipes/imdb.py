@@ -25,6 +25,10 @@ TF Serving SavedModel whose `serving_default` signature maps `text`
 
     python -m recipes.imdb --data /path/to/aclImdb_v1.tar.gz
     python -m recipes.imdb --smoke --data /path/to/aclImdb   # seconds
+
+`--strategy` (auto, default, mirrored, multi_worker; the cluster from
+TF_CONFIG) trains on several GPUs or machines: README.md, "Reliability and
+scale". A killed run resumes when rerun with the same command.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ measured accuracies and wall times.
 
     python -m recipes.spoken_digits --split speaker --holdout-speakers theo
     python -m recipes.spoken_digits --split customary --export --version 1
+
+`--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
+several GPUs or machines: README.md, "Reliability and scale".
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from layer_checks import run_layer_test
 
 from zoo.layers import GRU
 from zoo.layers import LSTM
@@ -121,21 +122,6 @@ def test_fused_equals_two_loops_with_input_dropout(rng, masks, name):
     assert not np.allclose(values[0], inference, atol=1e-3)
 
 
-def test_fused_model_trains_and_reloads(rng, masks, tmp_path):
-    x = rng.normal(size=(4, 7, 2)).astype("float32")
-    inputs = keras.Input((7, 2))
-    outputs = Bidirectional(LSTM(3), fuse_directions=True)(inputs)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer="sgd", loss="mse")
-    history = model.fit(x, np.zeros((4, 6), "float32"), epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    path = tmp_path / "fused.keras"
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert restored.layers[1].fuse_directions is True
-    np.testing.assert_allclose(restored(x), model(x), atol=1e-6)
-
-
 @pytest.fixture
 def paired_calls(monkeypatch):
     """Records every call of the fused loop."""
@@ -150,43 +136,47 @@ def paired_calls(monkeypatch):
     return calls
 
 
-def test_auto_fuses_zoo_layers_on_a_cpu(rng, paired_calls):
+def test_auto_keeps_two_loops_where_sharing_does_not_pay(rng, paired_calls):
     x = rng.normal(size=(2, 5, 2)).astype("float32")
     Bidirectional(GRU(3, return_sequences=True))(x)
+    assert paired_calls == []
+    Bidirectional(GRU(3, return_sequences=True), fuse_directions=True)(x)
     assert len(paired_calls) == 1
 
 
 @pytest.mark.parametrize(
-    "make_layer, call_arguments",
+    "make_layer, call_arguments, reason",
     [
-        (lambda: keras.layers.LSTM(3), {}),
-        (lambda: LSTM(3, recurrent_dropout=0.2), {}),
-        (lambda: LSTM(3, unroll=True), {}),
-        (lambda: LSTM(3, scan_unroll=2), {}),
-        (lambda: LSTM(3, activity_regularizer="l2"), {}),
-        (lambda: LSTM(3), {"initial_state": "zeros"}),
+        (lambda: keras.layers.LSTM(3), {}, "not a zoo recurrent layer"),
+        (lambda: LSTM(3, recurrent_dropout=0.2), {}, "recurrent dropout"),
+        (lambda: LSTM(3, unroll=True), {}, "unrolled"),
+        (lambda: LSTM(3, scan_unroll=2), {}, "several steps"),
+        (lambda: LSTM(3, activity_regularizer="l2"), {}, "activity"),
+        (lambda: LSTM(3), {"initial_state": True}, "initial state"),
     ],
 )
-def test_unsupported_cases_fall_back_or_raise(
-    rng, paired_calls, make_layer, call_arguments
+def test_forcing_an_unsupported_case_is_a_clear_error(
+    rng, make_layer, call_arguments, reason
 ):
     x = rng.normal(size=(2, 5, 2)).astype("float32")
-    if call_arguments.get("initial_state") == "zeros":
+    if call_arguments:
         call_arguments = {"initial_state": [np.zeros((2, 3), "float32")] * 4}
-    automatic = Bidirectional(make_layer())
-    expected = Bidirectional(make_layer(), fuse_directions=False)
-    automatic(x, **call_arguments)
-    expected(x, **call_arguments)
-    expected.set_weights(automatic.get_weights())
-    np.testing.assert_allclose(
-        automatic(x, **call_arguments),
-        expected(x, **call_arguments),
-        atol=1e-6,
+    layer = Bidirectional(make_layer(), fuse_directions=True)
+    with pytest.raises(ValueError, match=f"fuse_directions.*{reason}"):
+        layer(x, **call_arguments)
+
+
+def test_standard_layer_checks_with_fused_directions(rng, tmp_path):
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    run_layer_test(
+        lambda: Bidirectional(
+            LSTM(4, variant="CIFG", return_sequences=True),
+            merge_mode="ave",
+            fuse_directions=True,
+        ),
+        x,
+        tmp_path=tmp_path,
     )
-    assert paired_calls == []
-    forced = Bidirectional(make_layer(), fuse_directions=True)
-    with pytest.raises(ValueError, match="fuse_directions"):
-        forced(x, **call_arguments)
 
 
 def test_switch_round_trips_and_is_validated():

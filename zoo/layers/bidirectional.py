@@ -50,9 +50,10 @@ class Bidirectional(keras.layers.Layer):
             forward step at t and the backward step at T-1-t) instead of
             two loops. Same results; it applies to two zoo recurrent layers
             that are not stateful, unrolled or recurrent-dropped, called
-            without `initial_state`. "auto" fuses where it applies and no
-            accelerator is visible (measured on a CPU, bench/rnn.py); True
-            fuses wherever it applies and raises otherwise.
+            without `initial_state`. True fuses wherever it applies and
+            raises otherwise; "auto" fuses where that was measured to pay,
+            which is nowhere so far (on a 2-core CPU it trained within ±5%
+            of two loops: see `recurrent.paired_loop_pays`).
 
     Call arguments:
         inputs: [batch, time, features]. mask: optional [batch, time].

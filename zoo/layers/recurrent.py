@@ -642,14 +642,17 @@ def paired_loop_obstacle(forward, backward) -> str | None:
 
 
 def paired_loop_pays() -> bool:
-    """Whether the shared loop is the default (`fuse_directions="auto"`).
+    """Whether `fuse_directions="auto"` shares the loop: nowhere, so far.
 
-    On a CPU (no accelerator visible), where it was measured with TensorFlow
-    (bench/rnn.py): training as fast as two loops or faster, inference
-    faster. Elsewhere the directions keep their own loops (cuDNN for stock
-    LSTM/GRU, `scan_unroll`), which the shared loop does not use.
+    Measured on a 2-core CPU with TensorFlow (bench/rnn.py shapes: batch 32,
+    800 steps, 128 units; interleaved with two loops in one process), the
+    shared loop trained within ±5% of two loops, the sign changing from run
+    to run: the per-step matrix products dominate each step, and TensorFlow's
+    executor already runs two independent loops side by side. So "auto"
+    keeps the separate loops, which also keep cuDNN and `scan_unroll`; GPUs
+    are unmeasured.
     """
-    return not _accelerator_present()
+    return False
 
 
 def paired_loop(forward, backward, sequences, mask=None, training=False):

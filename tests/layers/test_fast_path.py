@@ -58,6 +58,17 @@ def test_auto_is_a_valid_setting_and_round_trips():
         LSTM(3, hoist_inputs="sometimes")
 
 
+@pytest.mark.parametrize(
+    "features, hoisted", [(3, False), (4, False), (5, True)]
+)
+def test_auto_hoists_inputs_wider_than_the_state_on_a_cpu(features, hoisted):
+    layer = LSTM(4)
+    layer.build((2, 6, features))
+    assert layer._hoists_inputs() is hoisted
+    assert LSTM(4, hoist_inputs=True)._hoists_inputs() is True
+    assert LSTM(4, hoist_inputs=False)._hoists_inputs() is False
+
+
 @pytest.mark.parametrize("name", ["naive", "lstm_v", "gru", "nas"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("zero_output_for_mask", [False, True])

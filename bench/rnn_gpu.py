@@ -286,6 +286,42 @@ def markdown(results, meta) -> str:
     return "\n".join(lines) + "\n"
 
 
+def chart(results, meta, path) -> None:
+    """Bars of the train and inference ratios against the cuDNN floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [row for row in results if row["case"] != "cudnn_floor"]
+    positions = np.arange(len(rows))
+    figure, axis = plt.subplots(figsize=(max(8, len(rows) * 0.8), 4.5))
+    for offset, key, label in (
+        (-0.2, "train_vs_floor", "training"),
+        (0.2, "infer_vs_floor", "inference"),
+    ):
+        axis.bar(
+            positions + offset,
+            [row[key]["median"] for row in rows],
+            0.4,
+            label=label,
+        )
+    axis.axhline(1.0, color="black", linewidth=0.8)
+    axis.set_xticks(
+        positions,
+        [row["case"] for row in rows],
+        rotation=60,
+        ha="right",
+        fontsize=8,
+    )
+    axis.set_ylabel("speed vs torch.nn.LSTM (cuDNN), ×")
+    axis.set_title(f"{meta['gpu']}, Keras {meta['backend']} backend")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=None)
@@ -393,6 +429,10 @@ def main(argv=None) -> int:
         json.dumps({"meta": meta, "results": results}, indent=2) + "\n"
     )
     (directory / f"{stem}.md").write_text(text)
+    try:
+        chart(results, meta, directory / f"{stem}.png")
+    except ImportError:  # no matplotlib on the machine: the table stands
+        print("matplotlib is not installed: no chart")
     return 0
 
 

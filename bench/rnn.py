@@ -246,27 +246,36 @@ def markdown(results, meta) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart(results, path):
+def ratio_chart(labels, train, infer, ylabel, title, path) -> None:
+    """Paired bars of training and inference ratios, a line at 1×."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['case']}\n({r['shape']})" for r in results]
-    train = [r["train_speedup"]["median"] for r in results]
-    infer = [r["infer_speedup"]["median"] for r in results]
-    positions = np.arange(len(results))
-    figure, axis = plt.subplots(figsize=(max(8, len(results) * 0.9), 4.5))
+    positions = np.arange(len(labels))
+    figure, axis = plt.subplots(figsize=(max(8, len(labels) * 0.9), 4.5))
     axis.bar(positions - 0.2, train, 0.4, label="training")
     axis.bar(positions + 0.2, infer, 0.4, label="inference")
     axis.axhline(1.0, color="black", linewidth=0.8)
     axis.set_xticks(positions, labels, rotation=60, ha="right", fontsize=8)
-    axis.set_ylabel("speed-up over Keras (×)")
-    axis.set_title("zoo layers vs Keras built-ins")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def chart(results, path):
+    ratio_chart(
+        [f"{r['case']}\n({r['shape']})" for r in results],
+        [r["train_speedup"]["median"] for r in results],
+        [r["infer_speedup"]["median"] for r in results],
+        "speed-up over Keras (×)",
+        "zoo layers vs Keras built-ins",
+        path,
+    )
 
 
 def parse_args(argv):

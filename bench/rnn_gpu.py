@@ -36,6 +36,8 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.rnn import ratio_chart  # noqa: E402
+from bench.rnn import summarize  # noqa: E402
 from zoo import layers as zoo_layers  # noqa: E402
 
 SHAPE = {"batch": 128, "time": 400, "features": 128, "units": 256}
@@ -211,14 +213,6 @@ def make_runner(model, inputs, targets):
     )
 
 
-def summarize(values):
-    return {
-        "median": float(np.median(values)),
-        "min": float(np.min(values)),
-        "max": float(np.max(values)),
-    }
-
-
 def timed(function, steps):
     start = time.perf_counter()
     function(steps)
@@ -287,39 +281,16 @@ def markdown(results, meta) -> str:
 
 
 def chart(results, meta, path) -> None:
-    """Bars of the train and inference ratios against the cuDNN floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Bars of the train and inference ratios against the floor."""
     rows = [row for row in results if row["case"] != "cudnn_floor"]
-    positions = np.arange(len(rows))
-    figure, axis = plt.subplots(figsize=(max(8, len(rows) * 0.8), 4.5))
-    for offset, key, label in (
-        (-0.2, "train_vs_floor", "training"),
-        (0.2, "infer_vs_floor", "inference"),
-    ):
-        axis.bar(
-            positions + offset,
-            [row[key]["median"] for row in rows],
-            0.4,
-            label=label,
-        )
-    axis.axhline(1.0, color="black", linewidth=0.8)
-    axis.set_xticks(
-        positions,
+    ratio_chart(
         [row["case"] for row in rows],
-        rotation=60,
-        ha="right",
-        fontsize=8,
+        [row["train_vs_floor"]["median"] for row in rows],
+        [row["infer_vs_floor"]["median"] for row in rows],
+        f"speed vs the floor ({meta.get('floor', 'torch')}), ×",
+        f"{meta['gpu']}, Keras {meta['backend']} backend",
+        path,
     )
-    axis.set_ylabel("speed vs torch.nn.LSTM (cuDNN), ×")
-    axis.set_title(f"{meta['gpu']}, Keras {meta['backend']} backend")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def parse_args(argv):
@@ -349,17 +320,23 @@ def parse_args(argv):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    table = cases(SHAPE["units"])
+    shape = dict(SHAPE)
+    if args.shape:
+        shape = dict(zip(SHAPE, (int(v) for v in args.shape.split(","))))
+    table = cases(shape["units"])
     names = args.cases or list(table)
     unknown = sorted(set(names) - set(table))
     if unknown:
         print(f"Unknown case(s) {unknown}; choose from {list(table)}.")
         return 2
-    shape = dict(SHAPE)
-    if args.shape:
-        shape = dict(zip(SHAPE, (int(v) for v in args.shape.split(","))))
+    floor = "cudnn_floor" if args.floor == "torch" else "keras_lstm"
+    if floor not in ("cudnn_floor", *names):
+        print("--floor keras_lstm needs the keras_lstm case in --cases.")
+        return 2
     meta = environment(argv)
-    meta.update(repeats=args.repeats, steps=args.steps, shape=shape)
+    meta.update(
+        repeats=args.repeats, steps=args.steps, shape=shape, floor=args.floor
+    )
     rng = np.random.default_rng(0)
     inputs = rng.normal(
         size=(shape["batch"], shape["time"], shape["features"])
@@ -368,17 +345,14 @@ def main(argv=None) -> int:
         "float32"
     )
     runners = {}
-    if args.floor == "torch":
-        runners["cudnn_floor"] = CudnnFloor(shape, inputs, targets)
-    table = cases(shape["units"])
+    if floor == "cudnn_floor":
+        runners[floor] = CudnnFloor(shape, inputs, targets)
     for name in names:
         keras.utils.set_random_seed(0)
         model = build_model(table[name][1], shape)
         runners[name] = make_runner(model, inputs, targets)
-    if args.floor == "keras_lstm":
-        runners["cudnn_floor"] = runners["keras_lstm"]
     compile_s = {}
-    for name, runner in list(runners.items()):  # warm-up: tracing, compilation
+    for name, runner in runners.items():  # warm-up: tracing, compilation
         start = time.perf_counter()
         runner.train(1)
         runner.infer(1)
@@ -386,23 +360,14 @@ def main(argv=None) -> int:
         print(f"warm-up {name}: {compile_s[name]:.1f} s", flush=True)
     train = {name: [] for name in runners}
     infer = {name: [] for name in runners}
-    distinct = {id(r): name for name, r in runners.items()}
     for _ in range(args.repeats):
         for name, runner in runners.items():
-            if distinct[id(runner)] != name:  # the floor is a case: reuse
-                continue
             train[name].append(timed(runner.train, args.steps))
             infer[name].append(timed(runner.infer, args.steps))
-    for name, runner in runners.items():
-        if distinct[id(runner)] != name:
-            train[name], infer[name] = (
-                train[distinct[id(runner)]],
-                infer[distinct[id(runner)]],
-            )
     results = []
-    for name in ["cudnn_floor", *names]:
+    for name in runners:
         what = (
-            f"the floor: {args.floor}"
+            "the floor: torch.nn.LSTM (cuDNN)"
             if name == "cudnn_floor"
             else table[name][0]
         )
@@ -413,10 +378,10 @@ def main(argv=None) -> int:
             "train_s": summarize(train[name]),
             "infer_s": summarize(infer[name]),
             "train_vs_floor": summarize(
-                [f / c for f, c in zip(train["cudnn_floor"], train[name])]
+                [f / c for f, c in zip(train[floor], train[name])]
             ),
             "infer_vs_floor": summarize(
-                [f / c for f, c in zip(infer["cudnn_floor"], infer[name])]
+                [f / c for f, c in zip(infer[floor], infer[name])]
             ),
         }
         results.append(row)

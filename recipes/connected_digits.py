@@ -66,17 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument(
         "--test-utterances", type=common.positive_int, default=300
     )
-    model = parser.add_argument_group("Model")
-    model.add_argument(
-        "--model",
-        default="pyramid_lstm",
-        help="any registry model taking features input",
-    )
-    model.add_argument(
-        "--model-args",
-        type=json.loads,
-        default=None,
-        help="JSON builder overrides, e.g. '{\"num_levels\": 2}'",
+    model = common.add_model_arguments(
+        parser, default="pyramid_lstm", example='{"num_levels": 2}'
     )
     model.add_argument("--beam-width", type=common.positive_int, default=16)
     model.add_argument(
@@ -97,11 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.export_name = NAME
     args.holdout_speakers = args.holdout_speakers or ("theo",)
-    if not zoo.is_model(args.model):
-        parser.error(
-            f"unknown --model {args.model!r}; choose from "
-            f"{', '.join(zoo.list_models())}"
-        )
+    common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}"
     return args

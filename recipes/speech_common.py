@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -72,6 +73,32 @@ def add_data_arguments(parser: argparse.ArgumentParser):
         help="comma-separated test speakers, e.g. theo,george",
     )
     return group
+
+
+def add_model_arguments(parser, *, default: str, example: str):
+    """--model (any registry model taking features) and --model-args."""
+    group = parser.add_argument_group("Model")
+    group.add_argument(
+        "--model",
+        default=default,
+        help="any registry model taking features input",
+    )
+    group.add_argument(
+        "--model-args",
+        type=json.loads,
+        default=None,
+        help=f"JSON builder overrides, e.g. '{example}'",
+    )
+    return group
+
+
+def check_model(parser, args) -> None:
+    """parser.error, listing the registry, for an unknown --model."""
+    if not zoo.is_model(args.model):
+        parser.error(
+            f"unknown --model {args.model!r}; choose from "
+            f"{', '.join(zoo.list_models())}"
+        )
 
 
 def add_training_arguments(

@@ -71,18 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument(
         "--split", choices=("customary", "speaker"), default="customary"
     )
-    model = parser.add_argument_group("Model")
-    model.add_argument(
-        "--model",
-        default="cldnn",
-        help="any registry model taking features input",
-    )
-    model.add_argument(
-        "--model-args",
-        type=json.loads,
-        default=None,
-        help="JSON overrides for the builder, e.g. '{\"units\": 32}'",
-    )
+    common.add_model_arguments(parser, default="cldnn", example='{"units": 32}')
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
@@ -93,11 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--split speaker needs --holdout-speakers, e.g. theo")
     if args.split == "customary" and args.holdout_speakers:
         parser.error("--holdout-speakers needs --split speaker")
-    if not zoo.is_model(args.model):
-        parser.error(
-            f"unknown --model {args.model!r}; choose from "
-            f"{', '.join(zoo.list_models())}"
-        )
+    common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}-{args.split}"
     return args

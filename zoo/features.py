@@ -10,14 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"Received an invalid value for argument `{name}`, expected a "
-            f"positive integer, got {value!r}."
-        )
-    return value
+from zoo.layers import validation
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -90,11 +83,15 @@ class LogMelFrontEnd(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.sample_rate = _positive_int("sample_rate", sample_rate)
-        self.num_mel_bins = _positive_int("num_mel_bins", num_mel_bins)
-        self.frame_length = _positive_int("frame_length", frame_length)
-        self.frame_step = _positive_int("frame_step", frame_step)
-        self.fft_length = _positive_int("fft_length", fft_length)
+        self.sample_rate = validation.positive_int("sample_rate", sample_rate)
+        self.num_mel_bins = validation.positive_int(
+            "num_mel_bins", num_mel_bins
+        )
+        self.frame_length = validation.positive_int(
+            "frame_length", frame_length
+        )
+        self.frame_step = validation.positive_int("frame_step", frame_step)
+        self.fft_length = validation.positive_int("fft_length", fft_length)
         if fft_length < frame_length:
             raise ValueError(
                 "Received an invalid value for argument `fft_length`, "
@@ -251,15 +248,7 @@ class SpecAugment(keras.layers.Layer):
             ("time_masks", time_masks),
             ("time_width", time_width),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 0
-            ):
-                raise ValueError(
-                    f"Received an invalid value for argument `{name}`, "
-                    f"expected a non-negative integer, got {value!r}."
-                )
+            validation.non_negative_int(name, value)
         self.frequency_masks = frequency_masks
         self.frequency_width = frequency_width
         self.time_masks = time_masks

@@ -22,6 +22,28 @@ CASES = {
 }
 
 
+def assert_same_results(layers, x, mask):
+    """The two layers, given equal weights, give equal outputs, states (with
+    return_state) and gradients w.r.t. the inputs and every weight."""
+    for layer in layers:
+        layer(x)
+    layers[1].set_weights(layers[0].get_weights())
+    results = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output, *states = tf.nest.flatten(layer(x, mask=mask))
+            loss = tf.reduce_sum(tf.sin(output)) + sum(
+                tf.reduce_sum(tf.cos(state)) for state in states
+            )
+        results.append(
+            [output, *states]
+            + tape.gradient(loss, [x] + layer.trainable_weights)
+        )
+    for first, second in zip(*results):
+        np.testing.assert_allclose(first, second, atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_hoisted_equals_per_step(rng, masks, name, go_backwards):
@@ -35,20 +57,7 @@ def test_hoisted_equals_per_step(rng, masks, name, go_backwards):
         )
         for hoist in (True, False)
     ]
-    for layer in layers:
-        layer(x)
-    layers[1].set_weights(layers[0].get_weights())
-    results = []
-    for layer in layers:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            output = layer(x, mask=masks)
-            loss = tf.reduce_sum(tf.sin(output))
-        results.append(
-            [output] + tape.gradient(loss, [x] + layer.trainable_weights)
-        )
-    for hoisted, per_step in zip(*results):
-        np.testing.assert_allclose(hoisted, per_step, atol=1e-5)
+    assert_same_results(layers, x, masks)
 
 
 def test_auto_is_a_valid_setting_and_round_trips():
@@ -91,23 +100,7 @@ def test_unrolled_scan_equals_keras_loop(
         )
         for unroll in (3, 1)
     ]
-    for layer in layers:
-        layer(x)
-    layers[1].set_weights(layers[0].get_weights())
-    results = []
-    for layer in layers:
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            output, *states = layer(x, mask=masks)
-            loss = tf.reduce_sum(tf.sin(output)) + sum(
-                tf.reduce_sum(tf.cos(state)) for state in states
-            )
-        results.append(
-            [output, *states]
-            + tape.gradient(loss, [x] + layer.trainable_weights)
-        )
-    for unrolled, reference in zip(*results):
-        np.testing.assert_allclose(unrolled, reference, atol=1e-5)
+    assert_same_results(layers, x, masks)
 
 
 def test_scan_unroll_round_trips_and_rejects_bad_values():

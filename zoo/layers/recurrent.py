@@ -342,15 +342,8 @@ class RecurrentLayer(keras.layers.RNN):
                     f"Received an invalid value for argument `{name}`, "
                     f"expected 'auto', True or False, got {value!r}."
                 )
-        if scan_unroll != "auto" and (
-            isinstance(scan_unroll, bool)
-            or not isinstance(scan_unroll, int)
-            or scan_unroll < 1
-        ):
-            raise ValueError(
-                "Received an invalid value for argument `scan_unroll`, "
-                f"expected 'auto' or a positive integer, got {scan_unroll!r}."
-            )
+        if scan_unroll != "auto":
+            validation.positive_int("scan_unroll", scan_unroll)
         self.use_cudnn = use_cudnn
         self.hoist_inputs = hoist_inputs
         self.scan_unroll = scan_unroll

@@ -29,31 +29,64 @@ NON_PORTABLE_OPS = (
 )
 
 
+# TF Serving's version folders: positive integers in ASCII digits (no sign,
+# no other script's digits), at most 18 digits so the number fits an int64.
+_MAX_VERSION_DIGITS = 18
+
+
+def version_number(name: str) -> int | None:
+    """The version a folder name stands for, or None if it is not one.
+
+    The one rule for every reader of version folders (exports, `zoo serve`,
+    `zoo predict`): "7" is version 7; "0", "007", "-1", "٣", ".tmp-7" and
+    names of more than 18 digits are not versions.
+    """
+    if not (
+        name.isascii()
+        and name.isdigit()
+        and len(name) <= _MAX_VERSION_DIGITS
+        and not name.startswith("0")
+    ):
+        return None
+    return int(name)
+
+
+def version_folders(model_dir: str | os.PathLike) -> dict[int, Path]:
+    """version -> folder, for the complete versions under `model_dir`.
+
+    A version is complete when its folder holds `saved_model.pb`; hidden
+    temporaries (`.tmp-*`) never count.
+    """
+    model_dir = Path(model_dir)
+    try:
+        entries = list(model_dir.iterdir())
+    except OSError:
+        return {}
+    found = {}
+    for entry in entries:
+        number = version_number(entry.name)
+        if number is not None and (entry / "saved_model.pb").is_file():
+            found[number] = entry
+    return dict(sorted(found.items()))
+
+
 def versions(model_dir: str | os.PathLike) -> list[int]:
     """The complete numeric versions under `model_dir`, sorted."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(
-        int(entry.name)
-        for entry in model_dir.iterdir()
-        if entry.name.isdigit() and (entry / "saved_model.pb").exists()
-    )
+    return list(version_folders(model_dir))
 
 
 def next_version(model_dir: str | os.PathLike) -> int:
-    """One more than the largest version folder present (1 if none)."""
+    """One more than the largest version folder present (1 if none).
+
+    Incomplete version folders count too: their number is taken.
+    """
     model_dir = Path(model_dir)
     taken = (
-        [
-            int(entry.name)
-            for entry in model_dir.iterdir()
-            if entry.name.isdigit()
-        ]
+        [version_number(entry.name) for entry in model_dir.iterdir()]
         if model_dir.is_dir()
         else []
     )
-    return max(taken, default=0) + 1
+    return max((number for number in taken if number), default=0) + 1
 
 
 def resolve_version_dir(

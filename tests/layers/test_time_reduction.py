@@ -79,3 +79,20 @@ def test_standard_layer_checks(rng, tmp_path):
 def test_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=message):
         TimeReduction(**arguments)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("time", [0, 1, 2, 5, 7])
+def test_mask_of_any_length_equals_numpy_without_pooling(factor, time, rng):
+    # An empty time axis included: the mask ops become nodes of a
+    # Functional graph that can run before any layer checks its input,
+    # and oneDNN's MaxPool aborted on it (pyramid token models, issue 11).
+    mask = rng.random((3, time)) > 0.4
+    layer = TimeReduction(factor)
+    got = keras.ops.convert_to_numpy(
+        layer.compute_mask(np.zeros((3, time, 2), "float32"), mask)
+    )
+    groups = -(-time // factor)
+    padded = np.pad(mask, [(0, 0), (0, groups * factor - time)])
+    expected = padded.reshape(3, groups, factor).any(axis=2)
+    np.testing.assert_array_equal(got, expected)

@@ -106,12 +106,17 @@ class TimeReduction(keras.layers.Layer):
             return mask
         if self.mode == "skip":
             return mask[:, :: self.factor]
-        # k - 1 masked frames at the end, then a window of k moved by k:
-        # exactly the groups of `call`, valid if any frame is.
-        as_float = ops.cast(mask, "float32")[..., None]
-        padded = ops.pad(as_float, [[0, 0], [0, self.factor - 1], [0, 0]])
-        pooled = ops.max_pool(padded, self.factor, self.factor, "valid")
-        return ops.cast(pooled[..., 0], "bool")
+        # Group t is valid if any of frames kt .. kt+k-1 is: a difference of
+        # running counts over the mask padded with k - 1 masked frames. No
+        # pooling op: Keras records these ops as nodes of a Functional
+        # graph, where they may run before any layer has checked the input,
+        # and oneDNN's MaxPool aborts on an empty time axis.
+        k = self.factor
+        padded = ops.pad(ops.cast(mask, "int32"), [[0, 0], [0, k - 1]])
+        # counts[:, i] = valid frames among the first i (T + k entries).
+        counts = ops.pad(ops.cumsum(padded, axis=1), [[0, 0], [1, 0]])
+        group_sums = counts[:, k::k] - counts[:, ::k][:, :-1]
+        return group_sums > 0
 
     def compute_output_shape(self, input_shape):
         batch, time, features = input_shape

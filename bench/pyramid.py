@@ -104,7 +104,8 @@ def main(argv=None):
         return report(args, argv, timing(args), panels)
     rows = {}
     for name, model_args in encoders(args).items():
-        metrics = connected_digits.main(
+        output_dir = f"{args.output_dir}/{name}"
+        code = connected_digits.main(
             [
                 "--model",
                 name,
@@ -121,9 +122,14 @@ def main(argv=None):
                 "--batch-size",
                 "16",
                 "--output-dir",
-                f"{args.output_dir}/{name}",
+                output_dir,
+                "--no-export",
             ]
         )
+        if code:
+            raise SystemExit(code)
+        recorded = json.loads(Path(output_dir, "metrics.json").read_text())
+        metrics = {**recorded["metrics"]["test"], **recorded["training"]}
         rows[name] = {
             "time_reduction": metrics["time_reduction"],
             "parameters": metrics["parameters"],

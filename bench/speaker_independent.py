@@ -41,17 +41,21 @@ def main(argv=None):
     folds = {}
     for speaker in args.speakers.split(","):
         start = time.time()
-        metrics = spoken_digits.main(
+        output_dir = f"{args.output_dir}/{speaker}"
+        code = spoken_digits.main(
             [
                 "--split", "speaker", "--holdout-speakers", speaker,
                 "--epochs", str(args.epochs),
-                "--output-dir", f"{args.output_dir}/{speaker}",
+                "--output-dir", output_dir, "--no-export",
                 *args.recipe_args,
             ]
         )  # fmt: skip
+        if code:
+            raise SystemExit(code)
+        recorded = json.loads(Path(output_dir, "metrics.json").read_text())
         folds[speaker] = {
-            "accuracy": metrics["accuracy"],
-            "epochs_run": metrics["epochs_run"],
+            "accuracy": recorded["metrics"]["test"]["accuracy"],
+            "epochs_run": recorded["training"]["epochs_run"],
             "wall_seconds": round(time.time() - start, 1),
         }
         # Written after every fold, so a long run that is stopped keeps them.

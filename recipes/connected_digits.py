@@ -13,8 +13,8 @@ accuracy, with greedy and beam-search decoding.
 
 Expected (2 shared CPU cores): see bench/results/connected_digits.md.
 
-    python -m recipes.connected_digits --train-utterances 800 \
-        --batch-size 16 --epochs 12 --export --version 1
+    zoo train connected-digits --train-utterances 800 \
+        --batch-size 16 --epochs 12 --version 1
 
 `--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
 several GPUs or machines: README.md, "Reliability and scale".
@@ -34,13 +34,16 @@ from keras import ops
 
 import zoo
 import zoo.data
+from recipes import runner
 from recipes import speech_common as common
 from zoo import distribute
+from zoo import export
 from zoo import training
 from zoo.data import epochs
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
 
+TASK = "connected-digits"
 NAME = "connected_digits"
 # 20 ms frames: half the recurrent steps of 10 ms, still ~15 per digit.
 FRONT_END = {"num_mel_bins": 40, "frame_step": 160}
@@ -54,8 +57,9 @@ SMOKE_ARGS = {
 }
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog=prog or f"zoo train {TASK}",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,9 +88,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
-    common.add_export_arguments(parser, NAME)
+    runner.add_run_arguments(parser)
     args = parser.parse_args(argv)
-    args.export_name = NAME
     args.holdout_speakers = args.holdout_speakers or ("theo",)
     common.check_model(parser, args)
     if args.output_dir is None:
@@ -262,41 +265,29 @@ def evaluate(model, dataset, beam_width: int) -> dict:
     return metrics
 
 
-class Served(tf.Module):
-    """The serving graph: checked audio -> greedy digit strings and logits."""
+def transcription_endpoint(model, front_end, factor: int) -> export.Endpoint:
+    """The exported signature: checked audio -> greedy digit strings, the
+    logits and each utterance's number of valid logit frames."""
 
-    def __init__(self, model, front_end, factor: int):
-        super().__init__()
-        self.model, self.front_end, self.factor = model, front_end, factor
-
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")]
-    )
-    def serve(self, audio):
+    def serve(audio):
         audio = common.checked_audio(audio)
-        logits = tf.cast(self.model(audio, training=False), tf.float32)
-        lengths = output_lengths(self.front_end, audio, self.factor)
+        logits = tf.cast(model(audio, training=False), tf.float32)
+        lengths = tf.cast(output_lengths(front_end, audio, factor), tf.int32)
         decoded, _ = tf.nn.ctc_greedy_decoder(
-            tf.transpose(logits, (1, 0, 2)),
-            tf.cast(lengths, tf.int32),
-            blank_index=BLANK,
+            tf.transpose(logits, (1, 0, 2)), lengths, blank_index=BLANK
         )
         dense = tf.sparse.to_dense(decoded[0], default_value=-1)
         characters = tf.where(dense >= 0, tf.strings.as_string(dense), "")
         return {
             "digits": tf.strings.reduce_join(characters, axis=1),
             "logits": logits,
+            "logits_lengths": lengths,
         }
 
+    return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
-def export(model, args, factor, dataset, metrics, corpus) -> Path:
-    audio = next(iter(dataset))[0].numpy()[:4]
-    served = Served(model, model.get_layer("front_end"), factor)
-    expected = {
-        key: value.numpy() for key, value in served.serve(audio).items()
-    }
-    # Fixed-width bytes: the fresh-process check loads arrays without pickle.
-    expected["digits"] = expected["digits"].astype(bytes)
+
+def export_plan(model, args, factor, dataset, metrics, corpus):
     card = {
         "name": NAME,
         "task": "connected digit recognition (CTC, greedy)",
@@ -306,17 +297,25 @@ def export(model, args, factor, dataset, metrics, corpus) -> Path:
         "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
         "zero-padded on the right",
         "outputs": "digits: string [batch], e.g. b'4071'; logits: float32 "
-        "[batch, time', 11] (class 10 = CTC blank)",
+        "[batch, time', 11] (class 10 = CTC blank); logits_lengths: int32 "
+        "[batch], the valid frames of each row of logits",
+        "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "no valid frame: digits is b'' (empty string)",
         "data": f"connected digits from FSDD; train speakers "
         f"{list(corpus.speakers['train'])}, test "
         f"{list(corpus.speakers['test'])}",
         "metrics": metrics,
         "parameters": model.count_params(),
-        **training.run_metadata(args.argv),
     }
-    return common.export_module(
-        served, served.serve, args, card, {"audio": audio}, expected
+    front_end = model.get_layer("front_end")
+    return runner.ExportPlan(
+        endpoints={
+            "serving_default": transcription_endpoint(model, front_end, factor)
+        },
+        probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
+        card=card,
+        track=(model,),
+        atol=1e-4,
     )
 
 
@@ -329,14 +328,9 @@ def make_model(args) -> tuple[keras.Model, keras.Model]:
     return model, model.get_layer(args.model)
 
 
-def main(argv=None) -> dict:
-    """Trains, evaluates and exports; returns the test metrics (an empty
-    dict on a multi-worker run's non-chief workers, which write nothing)."""
-    args = parse_args(argv)
-    args.argv = argv
-    strategy = common.make_strategy(args)
-    common.check_paths(args)
-    common.seed_everything(args.seed)
+def train_task(args, strategy) -> runner.Trained | None:
+    """Trains (unless --skip-training) and evaluates; the runner writes and
+    exports."""
     with strategy.scope():
         model, encoder = make_model(args)
     factor = reduction_factor(encoder)
@@ -353,50 +347,49 @@ def main(argv=None) -> dict:
             mode="min",
         )
     if not distribute.is_chief(strategy):
-        return {}
-    return finish(args, model, factor, datasets, corpus, history, train_seconds)
-
-
-def finish(args, model, factor, datasets, corpus, history, train_seconds):
-    """Evaluates, reports and (with --export) exports a trained model."""
-    output_dir = Path(args.output_dir)
-    metrics = evaluate(model, datasets["test"], args.beam_width)
+        return None
+    test = evaluate(model, datasets["test"], args.beam_width)
     epochs_run = len(history["loss"]) if history else 0
-    metrics.update(
-        train_seconds=round(train_seconds, 1),
-        epochs_run=epochs_run,
-        seconds_per_epoch=round(train_seconds / max(epochs_run, 1), 1),
-        time_reduction=factor,
-        parameters=model.count_params(),
-        checkpoint=args.from_checkpoint,
-    )
     if history:
         training.plot_history(
             history,
-            output_dir / "curves.png",
+            Path(args.output_dir) / "curves.png",
             f"{args.model} CTC on connected digits",
         )
-    print(
-        f"test digit error rate {metrics['greedy_digit_error_rate']:.4f} "
-        f"(greedy), {metrics['beam_search_digit_error_rate']:.4f} (beam); "
-        f"string accuracy {metrics['greedy_string_accuracy']:.4f}"
-    )
-    if args.export:
-        target = export(model, args, factor, datasets["test"], metrics, corpus)
-        metrics["export"] = str(target)
-        metrics["export_bytes"] = common.directory_size(target)
-        print(f"exported {target} ({metrics['export_bytes'] / 1e6:.2f} MB)")
-    training.write_json(
-        output_dir / "metrics.json",
-        {
-            **metrics,
-            "model": args.model,
-            "holdout_speakers": list(args.holdout_speakers),
-            "run": training.run_metadata(args.argv),
+    card_metrics = {
+        **test,
+        "train_seconds": round(train_seconds, 1),
+        "epochs_run": epochs_run,
+        "time_reduction": factor,
+        "checkpoint": args.from_checkpoint,
+    }
+    return runner.Trained(
+        model=model,
+        metrics={"test": test},
+        training={
+            "epochs_run": epochs_run,
+            "train_seconds": round(train_seconds, 1),
+            "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 1),
+            "time_reduction": factor,
+            "checkpoint": args.from_checkpoint,
         },
+        model_config=args.model_args or {},
+        data={"holdout_speakers": list(args.holdout_speakers)},
+        export=export_plan(
+            model, args, factor, datasets["test"], card_metrics, corpus
+        ),
+        summary=f"test digit error rate {test['greedy_digit_error_rate']:.4f}"
+        f" (greedy), {test['beam_search_digit_error_rate']:.4f} (beam); "
+        f"string accuracy {test['greedy_string_accuracy']:.4f}",
     )
-    return metrics
+
+
+def main(argv=None, prog=None) -> int:
+    """`zoo train connected-digits`: the exit code (0 done, 2 a usage or
+    data error)."""
+    args = parse_args(argv, prog)
+    return runner.run(TASK, args, train_task, argv, check=common.check_paths)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -18,13 +18,14 @@ bench/results/imdb_variants.md.
 
 Outputs: `--output-dir` (default runs/imdb) gets TensorBoard logs,
 history.csv, learning_curves.png, best.keras, imdb.keras (raw text in,
-probability out) and metrics.json; `--export/imdb/<version>/` gets a
-TF Serving SavedModel whose `serving_default` signature maps `text`
+probability out) and metrics.json (recipes/runner.py gives its layout);
+`--export DIR` (default saved_models) gets `DIR/imdb/<version>/`, a TF
+Serving SavedModel whose `serving_default` signature maps `text`
 (tf.string [None]) to `probability` (float32 [None], P(positive)) and
 `label` (int64 [None], 1 = positive), with a model card in assets.extra/.
 
-    python -m recipes.imdb --data /path/to/aclImdb_v1.tar.gz
-    python -m recipes.imdb --smoke --data /path/to/aclImdb   # seconds
+    zoo train imdb --data /path/to/aclImdb_v1.tar.gz
+    zoo train imdb --smoke --data /path/to/aclImdb   # seconds
 
 `--strategy` (auto, default, mirrored, multi_worker; the cluster from
 TF_CONFIG) trains on several GPUs or machines: README.md, "Reliability and
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -45,12 +45,14 @@ import tensorflow as tf
 
 import zoo
 import zoo.text
+from recipes import runner
 from zoo import distribute
 from zoo import export
 from zoo import training
-from zoo.data import DataError
 from zoo.data import epochs
 from zoo.data import load_imdb
+
+TASK = "imdb"
 
 DEFAULT_MODEL = "cnn"
 # The recipe's settings of the default model (validated on IMDB).
@@ -69,9 +71,9 @@ PROBE_TEXTS = [
 ]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m recipes.imdb", description=__doc__.splitlines()[0]
+        prog=prog or f"zoo train {TASK}", description=__doc__.splitlines()[0]
     )
     data = parser.add_argument_group("Data")
     data.add_argument(
@@ -111,7 +113,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     train_group.add_argument("--batch-size", type=int, default=64)
     train_group.add_argument("--learning-rate", type=float, default=1e-3)
-    train_group.add_argument("--seed", type=int, default=1337)
     train_group.add_argument("--output-dir", default="runs/imdb")
     train_group.add_argument(
         "--smoke",
@@ -120,20 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "train / 100 validation reviews, a tiny model, "
         "1 epoch: seconds (for tests)",
     )
-    distribute.add_strategy_argument(train_group)
-    exporting = parser.add_argument_group("Export")
-    exporting.add_argument(
-        "--export",
-        default="saved_models",
-        help="base dir: exports to <export>/imdb/<version>",
-    )
-    exporting.add_argument(
-        "--version",
-        type=int,
-        default=None,
-        help="default: the next free version",
-    )
-    exporting.add_argument("--overwrite", action="store_true")
+    runner.add_run_arguments(parser)
     args = parser.parse_args(argv)
     if args.smoke:
         args.max_length, args.vocabulary_size = 64, 1000
@@ -283,74 +271,27 @@ def end_to_end(vectorizer, model) -> keras.Model:
     return keras.Model(text, probability, name=f"imdb_{model.name}")
 
 
-class ReviewClassifier(tf.Module):
-    """The exported graph: `text` → {"probability", "label"}."""
+def review_endpoint(classifier: keras.Model) -> export.Endpoint:
+    """The exported signature: `text` [None] -> probability and label."""
 
-    def __init__(self, classifier: keras.Model):
-        super().__init__(name="imdb")
-        self.classifier = classifier
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "text")])
-    def serve(self, text):
+    def serve(text):
         # The signature's [None] is not checked when the signature is
         # called (as TF Serving does); EnsureShape checks the rank at run
         # time: "Shape of tensor text [1,1] is not compatible with expected
         # shape [?]" instead of an error from deep inside the vectorizer.
         text = tf.ensure_shape(text, [None], name="text")
-        probability = tf.cast(self.classifier(text, training=False), "float32")
+        probability = tf.cast(classifier(text, training=False), "float32")
         label = tf.cast(probability > 0.5, tf.int64)
         return {"probability": probability, "label": label}
 
-
-def export_model(args, classifier, card: dict) -> Path:
-    """Writes, checks and verifies the SavedModel; returns its folder."""
-    # Absolute: the verifying process runs in another working directory.
-    target = export.resolve_version_dir(
-        Path(args.export).resolve() / "imdb", args.version, args.overwrite
+    return export.Endpoint(
+        serve, {"text": tf.TensorSpec([None], tf.string, name="text")}
     )
-    module = ReviewClassifier(classifier)
-    # Bytes ("S"), not object: the fresh process loads without pickle.
-    probe = np.array(PROBE_TEXTS, dtype=bytes)
-    expected = {
-        key: value.numpy()
-        for key, value in module.serve(tf.constant(probe)).items()
-    }
-    card = {**card, "version": int(target.name)}
-    with export.atomic_directory(target, overwrite=args.overwrite) as folder:
-        # No fused (cuDNN) kernels in the graph: it must serve on any CPU.
-        with export.portable_tracing():
-            tf.saved_model.save(
-                module,
-                str(folder),
-                signatures={"serving_default": module.serve},
-            )
-        export.check_portable(folder)
-        export.write_model_card(folder, card)
-        # Reload where `zoo` is never imported: a serving system's view.
-        export.verify_in_fresh_process(folder, {"text": probe}, expected)
-    return target
 
 
-def main(argv=None) -> int:
-    started = time.perf_counter()
-    args = parse_args(argv)
-    try:
-        # First: a multi-worker strategy must exist before other TF work.
-        strategy = distribute.strategy_from_name(args.strategy)
-    except ValueError as error:
-        print(f"imdb: error: {error}", file=sys.stderr)
-        return 2
-    keras.utils.set_random_seed(args.seed)
-    try:
-        overrides = model_overrides(args)
-        # Fail before training if the export version is taken.
-        export.resolve_version_dir(
-            Path(args.export) / "imdb", args.version, args.overwrite
-        )
-        train_data, validation_data, test_data, info = load_data(args)
-    except (DataError, FileExistsError, ValueError) as error:
-        print(f"imdb: error: {error}", file=sys.stderr)
-        return 2
+def train_task(args, strategy) -> runner.Trained | None:
+    """Loads, fits and evaluates; the runner writes and exports."""
+    train_data, validation_data, test_data, info = load_data(args)
     output_dir = Path(args.output_dir)
     vectorizer = adapt_vectorizer(args, train_data)
     with strategy.scope():
@@ -359,7 +300,7 @@ def main(argv=None) -> int:
         args, strategy, model, vectorizer, train_data, validation_data
     )
     if not distribute.is_chief(strategy):
-        return 0  # Only the chief evaluates, writes and exports.
+        return None
     results = evaluate(
         model,
         vectorizer,
@@ -368,36 +309,24 @@ def main(argv=None) -> int:
     )
     classifier = end_to_end(vectorizer, model)
     classifier.save(output_dir / "imdb.keras")
-    metadata = training.run_metadata(argv)
-    metrics = {
-        "model": args.model,
-        "model_config": overrides,
-        "validation_accuracy": results["validation"]["accuracy"],
-        "test_accuracy": results.get("test", {}).get("accuracy"),
+    overrides = model_overrides(args)
+    validation_accuracy = results["validation"]["accuracy"]
+    test_accuracy = results.get("test", {}).get("accuracy")
+    data = {
+        "source": info.source,
+        "num_train": info.num_train,
+        "num_validation": info.num_validation,
+        "seed": info.seed,
         "test": "measured"
         if "test" in results
-        else (
-            "absent: the source has no test split; validation accuracy "
-            "(a seeded 20% of train) is reported"
-        ),
-        "results": results,
-        "train_wall_time_s": round(seconds, 1),
-        "epochs_run": len(history["accuracy"]),
-        "parameters": model.count_params(),
+        else "absent: the source has no test split; validation accuracy "
+        "(a seeded 20% of train) is reported",
         "vocabulary_size": vectorizer.vocabulary_size(),
         "max_length": args.max_length,
         "ngrams": args.ngrams,
-        "load_average": os.getloadavg(),
-        "data": {
-            "source": info.source,
-            "num_train": info.num_train,
-            "num_validation": info.num_validation,
-            "seed": info.seed,
-        },
-        **metadata,
     }
     card = {
-        "name": "imdb",
+        "name": TASK,
         "task": "binary sentiment of English movie reviews",
         "model": f"{args.model} {overrides}",
         "inputs": "text: tf.string [None], raw review (any bytes; invalid "
@@ -408,28 +337,36 @@ def main(argv=None) -> int:
         f"and bigrams, first {args.max_length} tokens kept",
         "data": f"IMDB (Maas et al. 2011) from {info.source}: "
         f"{info.num_train} train / {info.num_validation} validation",
-        "validation_accuracy": round(metrics["validation_accuracy"], 4),
-        "test_accuracy": metrics["test_accuracy"],
-        "command": metadata["command"],
-        "date": metadata["date"],
-        "git_commit": metadata["git_commit"],
+        "validation_accuracy": round(validation_accuracy, 4),
+        "test_accuracy": test_accuracy,
     }
-    # Written now and again after the export, so a failed export keeps it.
-    training.write_json(output_dir / "metrics.json", metrics)
-    try:
-        target = export_model(args, classifier, card)
-    except FileExistsError as error:
-        print(f"imdb: error: {error}", file=sys.stderr)
-        return 2
-    metrics["export"] = str(target)
-    metrics["total_wall_time_s"] = round(time.perf_counter() - started, 1)
-    training.write_json(output_dir / "metrics.json", metrics)
-    print(
-        f"validation accuracy {metrics['validation_accuracy']:.4f} in "
-        f"{seconds:.0f} s; exported to {target}"
+    return runner.Trained(
+        model=model,
+        metrics=results,
+        training={
+            "epochs_run": len(history["accuracy"]),
+            "train_seconds": round(seconds, 1),
+            "load_average": os.getloadavg(),
+        },
+        model_config=overrides,
+        data=data,
+        export=runner.ExportPlan(
+            endpoints={"serving_default": review_endpoint(classifier)},
+            # Bytes ("S"): the verifying process loads them without pickle.
+            probe_inputs={"text": np.array(PROBE_TEXTS, dtype=bytes)},
+            card=card,
+            track=(classifier,),
+        ),
+        summary=f"validation accuracy {validation_accuracy:.4f} in "
+        f"{seconds:.0f} s",
     )
-    return 0
+
+
+def main(argv=None, prog=None) -> int:
+    """`zoo train imdb`: the exit code (0 done, 2 a usage or data error)."""
+    args = parse_args(argv, prog)
+    return runner.run(TASK, args, train_task, argv, check=model_overrides)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,12 +1,12 @@
-"""What the two speech recipes share beyond zoo.training and zoo.export.
+"""What the two speech recipes share beyond recipes.runner.
 
-- `add_data_arguments`/`add_export_arguments`: the common command line.
+- `add_data_arguments`/`add_training_arguments`: the common command line.
 - `load_recordings`: FSDD with clear errors (exit 2) for bad paths.
 - `audio_model`: raw audio Input -> LogMelFrontEnd -> a zoo encoder.
 - `augment`: waveform augmentation for tf.data (gain, shift, noise, speed).
 - `fit`: `zoo.distribute.fit_model` under `--strategy`, resumably.
 - `checked_audio`: the in-graph checks of an exported model's `audio`.
-- `export_module`: tf.saved_model.save into an atomic, versioned folder.
+- `AUDIO_SPEC`: the exported signatures' input.
 """
 
 from __future__ import annotations
@@ -14,28 +14,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import zoo
 import zoo.data
 from zoo import distribute
-from zoo import export as zoo_export
+from zoo.data import DataError
 from zoo.features import LogMelFrontEnd
 
 SAMPLE_RATE = 8000
-REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = "/work/shared/data/fsdd_5speakers.tar.gz"
+# The exported signatures' input: 8 kHz mono samples in [-1, 1].
+AUDIO_SPEC = tf.TensorSpec([None, None], tf.float32, name="audio")
 
 
 def fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    """A data problem: the runner prints it on one line and exits 2."""
+    raise DataError(message)
 
 
 def speakers(text: str) -> tuple[str, ...]:
@@ -121,7 +120,6 @@ def add_training_arguments(
         action="store_false",
         help="train on the clean recordings only",
     )
-    group.add_argument("--seed", type=int, default=1337)
     group.add_argument(
         "--output-dir",
         default=None,
@@ -131,29 +129,6 @@ def add_training_arguments(
         "--smoke",
         action="store_true",
         help="a tiny model and a few batches (seconds), for tests",
-    )
-    distribute.add_strategy_argument(group)
-    return group
-
-
-def add_export_arguments(parser, name: str):
-    group = parser.add_argument_group("Export")
-    group.add_argument(
-        "--export",
-        action="store_true",
-        help=f"write a SavedModel to <export-dir>/{name}/<version>",
-    )
-    group.add_argument("--export-dir", default=str(REPOSITORY / "saved_models"))
-    group.add_argument(
-        "--version",
-        type=positive_int,
-        default=None,
-        help="export version (default: the next free one)",
-    )
-    group.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing export version",
     )
     return group
 
@@ -165,15 +140,6 @@ def check_paths(args) -> None:
             f"--data {args.data!r} does not exist (an FSDD recordings/ "
             "folder or .tar.gz)"
         )
-    if args.export:
-        try:
-            zoo_export.resolve_version_dir(
-                Path(args.export_dir) / args.export_name,
-                args.version,
-                args.overwrite,
-            )
-        except (FileExistsError, ValueError) as error:
-            fail(str(error))
 
 
 def load_recordings(args):
@@ -282,55 +248,6 @@ def checked_audio(audio):
         ):
             audio = tf.identity(audio)
     return audio
-
-
-def export_module(
-    module: tf.Module,
-    signature,
-    args,
-    card: dict,
-    inputs: dict,
-    expected: dict,
-    atol: float = 1e-4,
-) -> Path:
-    """Saves `module` with `signature` as serving_default, atomically.
-
-    Then checks portability and reloads it in a process that never imports
-    zoo, comparing `expected` outputs on `inputs`.
-    """
-    target = zoo_export.resolve_version_dir(
-        Path(args.export_dir) / args.export_name, args.version, args.overwrite
-    )
-    with zoo_export.atomic_directory(
-        target, overwrite=args.overwrite
-    ) as folder:
-        # No fused (cuDNN) kernels in the graph: it must serve on any CPU.
-        with zoo_export.portable_tracing():
-            tf.saved_model.save(
-                module, str(folder), signatures={"serving_default": signature}
-            )
-        zoo_export.check_portable(folder)
-        zoo_export.write_model_card(folder, card)
-    zoo_export.verify_in_fresh_process(target, inputs, expected, atol=atol)
-    return target
-
-
-def directory_size(path: Path) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
-def make_strategy(args) -> tf.distribute.Strategy:
-    """`--strategy`, or exit 2 (call it first: a multi-worker strategy must
-    exist before other TensorFlow work)."""
-    try:
-        return distribute.strategy_from_name(args.strategy)
-    except ValueError as error:
-        fail(str(error))
-
-
-def seed_everything(seed: int) -> None:
-    keras.utils.set_random_seed(seed)
-    np.random.seed(seed)
 
 
 def fit(

@@ -14,8 +14,8 @@ at 10-40 dB SNR).
 Expected (2 shared CPU cores): see bench/results/spoken_digits_*.md for the
 measured accuracies and wall times.
 
-    python -m recipes.spoken_digits --split speaker --holdout-speakers theo
-    python -m recipes.spoken_digits --split customary --export --version 1
+    zoo train spoken-digits --split speaker --holdout-speakers theo
+    zoo train spoken-digits --split customary --version 1
 
 `--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
 several GPUs or machines: README.md, "Reliability and scale".
@@ -33,11 +33,14 @@ import tensorflow as tf
 
 import zoo
 import zoo.data
+from recipes import runner
 from recipes import speech_common as common
 from zoo import distribute
+from zoo import export
 from zoo import training
 from zoo.data import epochs
 
+TASK = "spoken-digits"
 NAME = "spoken_digits"
 FRONT_END = {"num_mel_bins": 40}
 MODEL_ARGS = {
@@ -62,8 +65,9 @@ SMOKE_ARGS = {
 }
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog=prog or f"zoo train {TASK}",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -75,9 +79,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
-    common.add_export_arguments(parser, NAME)
+    runner.add_run_arguments(parser)
     args = parser.parse_args(argv)
-    args.export_name = NAME
     if args.split == "speaker" and not args.holdout_speakers:
         parser.error("--split speaker needs --holdout-speakers, e.g. theo")
     if args.split == "customary" and args.holdout_speakers:
@@ -189,30 +192,20 @@ def plot_confusion(confusion, path: Path, title: str) -> None:
     plt.close(figure)
 
 
-class Served(tf.Module):
-    """The serving graph: checked audio -> probabilities and digit."""
+def digit_endpoint(model: keras.Model) -> export.Endpoint:
+    """The exported signature: checked audio -> probabilities and digit."""
 
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    @tf.function(
-        input_signature=[tf.TensorSpec([None, None], tf.float32, name="audio")]
-    )
-    def serve(self, audio):
-        probabilities = self.model(common.checked_audio(audio), training=False)
+    def serve(audio):
+        probabilities = model(common.checked_audio(audio), training=False)
         return {
             "probabilities": tf.cast(probabilities, tf.float32),
             "digit": tf.argmax(probabilities, axis=-1, output_type=tf.int64),
         }
 
+    return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
-def export(model, args, dataset, metrics, info) -> Path:
-    audio = next(iter(dataset))[0].numpy()[:4]
-    served = Served(model)
-    expected = {
-        key: value.numpy() for key, value in served.serve(audio).items()
-    }
+
+def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
     card = {
         "name": NAME,
         "task": "isolated spoken digit classification (0-9)",
@@ -221,27 +214,25 @@ def export(model, args, dataset, metrics, info) -> Path:
         "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
         "zero-padded on the right",
         "outputs": "probabilities: float32 [batch, 10]; digit: int64 [batch]",
+        "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "has no valid frame; the encoder sees a fully masked "
         "sequence and returns a fixed, input-independent guess",
         "data": f"FSDD {info.speakers}, split={info.split}, "
         f"holdout={list(info.holdout_speakers)}",
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "parameters": model.count_params(),
-        **training.run_metadata(args.argv),
     }
-    return common.export_module(
-        served, served.serve, args, card, {"audio": audio}, expected
+    return runner.ExportPlan(
+        endpoints={"serving_default": digit_endpoint(model)},
+        probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
+        card=card,
+        track=(model,),
+        atol=1e-4,
     )
 
 
-def main(argv=None) -> dict:
-    """Trains, evaluates and exports; returns the test metrics (an empty
-    dict on a multi-worker run's non-chief workers, which write nothing)."""
-    args = parse_args(argv)
-    args.argv = argv
-    strategy = common.make_strategy(args)
-    common.check_paths(args)
-    common.seed_everything(args.seed)
+def train_task(args, strategy) -> runner.Trained | None:
+    """Trains and evaluates; the runner writes and exports."""
     datasets, info = load_data(args)
     with strategy.scope():
         model = build_model(args)
@@ -257,44 +248,44 @@ def main(argv=None) -> dict:
         metrics={"accuracy": "sparse_categorical_accuracy"},
     )
     if not distribute.is_chief(strategy):
-        return {}
-    metrics = evaluate(model, datasets["test"])
-    metrics.update(
-        train_seconds=round(train_seconds, 1),
-        epochs_run=len(history["loss"]),
-        validation_accuracy=max(history["val_accuracy"]),
-    )
+        return None
+    test = evaluate(model, datasets["test"])
     training.plot_history(
         history,
         output_dir / "curves.png",
         f"{args.model} on FSDD ({args.split})",
     )
     plot_confusion(
-        metrics["confusion"],
+        test["confusion"],
         output_dir / "confusion.png",
-        f"{args.model}: test accuracy {metrics['accuracy']:.1%}",
+        f"{args.model}: test accuracy {test['accuracy']:.1%}",
     )
-    print(
-        f"test accuracy {metrics['accuracy']:.4f} on "
-        f"{metrics['num_examples']} recordings ({train_seconds:.0f} s training)"
-    )
-    if args.export:
-        target = export(model, args, datasets["test"], metrics, info)
-        metrics["export"] = str(target)
-        metrics["export_bytes"] = common.directory_size(target)
-        print(f"exported {target} ({metrics['export_bytes'] / 1e6:.2f} MB)")
-    training.write_json(
-        output_dir / "metrics.json",
-        {
-            **metrics,
-            "model": args.model,
+    validation = {"accuracy": max(history["val_accuracy"])}
+    return runner.Trained(
+        model=model,
+        metrics={"validation": validation, "test": test},
+        training={
+            "epochs_run": len(history["loss"]),
+            "train_seconds": round(train_seconds, 1),
+        },
+        model_config=args.model_args or {},
+        data={
             "split": args.split,
             "holdout_speakers": list(info.holdout_speakers),
-            "run": training.run_metadata(argv),
+            "speakers": list(info.speakers),
         },
+        export=export_plan(model, args, datasets["test"], test, info),
+        summary=f"test accuracy {test['accuracy']:.4f} on "
+        f"{test['num_examples']} recordings ({train_seconds:.0f} s training)",
     )
-    return metrics
+
+
+def main(argv=None, prog=None) -> int:
+    """`zoo train spoken-digits`: the exit code (0 done, 2 a usage or data
+    error)."""
+    args = parse_args(argv, prog)
+    return runner.run(TASK, args, train_task, argv, check=common.check_paths)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

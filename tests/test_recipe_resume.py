@@ -104,8 +104,8 @@ def test_killed_imdb_recipe_resumes_and_matches_uninterrupted(tmp_path):
         name: json.loads((tmp_path / name / "metrics.json").read_text())
         for name in ("uninterrupted", "killed")
     }
-    expected = metrics["uninterrupted"]["results"]["validation"]
-    got = metrics["killed"]["results"]["validation"]
+    expected = metrics["uninterrupted"]["metrics"]["validation"]
+    got = metrics["killed"]["metrics"]["validation"]
     differences = {key: abs(got[key] - expected[key]) for key in expected}
     exports = {
         name: tmp_path / name / "saved_models" / "imdb" / "1"

@@ -138,7 +138,7 @@ def test_imdb_on_two_workers_only_the_chief_writes(tmp_path):
     run = tmp_path / "run"
     assert "exported to" in logs[0] and "exported" not in logs[1]
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["epochs_run"] == EPOCHS
+    assert metrics["training"]["epochs_run"] == EPOCHS
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith(
         f"-{EPOCHS}"
     )
@@ -149,6 +149,6 @@ def test_imdb_on_two_workers_only_the_chief_writes(tmp_path):
     probabilities = _serve(exports / "1", ["great", "awful", ""])
     assert probabilities.shape == (3,) and np.all(np.isfinite(probabilities))
     history = json.loads((run / "checkpoints" / "history.json").read_text())
-    assert metrics["validation_accuracy"] == pytest.approx(
+    assert metrics["metrics"]["validation"]["accuracy"] == pytest.approx(
         history["val_accuracy"][-1], abs=1e-6
     )

@@ -1,5 +1,15 @@
 """SavedModel export: TF Serving layout, atomic writes, model cards.
 
+`export_saved_model` is the one export every recipe and test goes through.
+It traces with `keras.export.ExportArchive`, which tracks the variables and
+resources (a TextVectorization vocabulary) that the serving functions use,
+so the SavedModel loads both ways serving systems load one: TF2's
+`tf.saved_model.load` and a TF1 session restoring from the checkpoint (TF
+Serving's C++ loader, `saved_model_cli run`, KServe). A Keras 3 model
+wrapped in a plain `tf.Module` and saved with `tf.saved_model.save` loads
+only the first way ("Could not find variable ..."; tensorflow/serving#2226,
+keras-team/keras#19274).
+
 Exports land in `BASE_DIR/NAME/VERSION/` (TensorFlow Serving's layout).
 Everything is first written to a hidden temporary folder beside the target
 and renamed into place at the end, so a crash or a kill at any moment leaves
@@ -11,12 +21,16 @@ hidden temporaries.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # Ops that would tie an exported graph to a GPU, or embed Python code.
 NON_PORTABLE_OPS = (
@@ -222,52 +236,103 @@ def check_portable(saved_model_dir: str | os.PathLike) -> None:
         )
 
 
+# Run by `verify_in_fresh_process` in a new Python that never imports zoo:
+# the serving signature through TF2's loader and through a TF1 session, as
+# TF Serving's C++ loader and `saved_model_cli run` restore it.
 _VERIFY_SCRIPT = """
 import json, sys
 import numpy as np
 import tensorflow as tf
 saved_model_dir, arrays, signature_name, atol = sys.argv[1:5]
 data = np.load(arrays, allow_pickle=False)
-loaded = tf.saved_model.load(saved_model_dir)
-function = loaded.signatures[signature_name]
-inputs = {
-    k[3:]: tf.constant(data[k]) for k in data.files if k.startswith("in_")
-}
-outputs = function(**inputs)
-leaked = sorted(m for m in sys.modules if m.split(".")[0] == "zoo")
-report = {"leaked_modules": leaked, "mismatches": []}
-for key in data.files:
-    if not key.startswith("out_"):
-        continue
-    name, expected = key[4:], data[key]
-    got = outputs[name].numpy()
-    if got.dtype.kind in "SOU":
-        same = got.astype(bytes).tolist() == expected.astype(bytes).tolist()
-    else:
-        same = got.shape == expected.shape and np.allclose(
-            got, expected, atol=float(atol)
+inputs = {k[3:]: data[k] for k in data.files if k.startswith("in_")}
+expected = {k[4:]: data[k] for k in data.files if k.startswith("out_")}
+
+
+def tf2_outputs():
+    function = tf.saved_model.load(saved_model_dir).signatures[signature_name]
+    outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def tf1_outputs():
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, ["serve"], saved_model_dir
         )
-    if not same:
-        report["mismatches"].append(name)
+        signature = meta_graph.signature_def[signature_name]
+        feeds = {
+            graph.get_tensor_by_name(signature.inputs[k].name): v
+            for k, v in inputs.items()
+        }
+        fetches = {
+            k: graph.get_tensor_by_name(v.name)
+            for k, v in signature.outputs.items()
+        }
+        return session.run(fetches, feeds)
+
+
+def same(got, want):
+    got = np.asarray(got)
+    if want.dtype.kind in "SOU":
+        return got.astype(bytes).tolist() == want.astype(bytes).tolist()
+    return got.shape == want.shape and np.allclose(got, want, atol=float(atol))
+
+
+report = {"mismatches": []}
+for loader, run in (("tf.saved_model.load", tf2_outputs),
+                    ("TF1 session", tf1_outputs)):
+    try:
+        outputs = run()
+    except Exception as error:  # Reported, with the loader that failed.
+        report["mismatches"].append(f"{loader}: {type(error).__name__}: "
+                                    + str(error).strip().splitlines()[0])
+        continue
+    for name, want in expected.items():
+        if name not in outputs:
+            report["mismatches"].append(f"{loader}: no output {name!r}")
+        elif not same(outputs[name], want):
+            report["mismatches"].append(f"{loader}: output {name!r} differs")
+report["leaked_modules"] = sorted(
+    m for m in sys.modules if m.split(".")[0] == "zoo"
+)
 print(json.dumps(report))
 """
 
 
+def _storable(value) -> Any:
+    """A numpy array that npz holds without pickle (strings as bytes)."""
+    import numpy as np
+
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind == "U":
+        array = np.array(
+            [
+                item.encode("utf-8") if isinstance(item, str) else item
+                for item in array.ravel()
+            ],
+            dtype=bytes,
+        ).reshape(array.shape)
+    return array
+
+
 def verify_in_fresh_process(
     saved_model_dir: str | os.PathLike,
-    inputs: dict,
-    expected_outputs: dict,
+    inputs: Mapping[str, Any],
+    expected_outputs: Mapping[str, Any],
     *,
     signature_name: str = "serving_default",
     atol: float = 1e-5,
     timeout: float = 300,
 ) -> None:
-    """Loads the SavedModel in a new Python that never imports `zoo`.
+    """Runs the SavedModel where `zoo` is never imported, loaded two ways.
 
-    Calls `signature_name` with `inputs` (name -> numpy array) and compares
-    each of `expected_outputs` (name -> numpy array). Raises RuntimeError
-    with the details on any mismatch, load failure, or if `zoo` was
-    imported by the load (which a serving system could not do).
+    A new Python calls `signature_name` on `inputs` (name -> array) after
+    `tf.saved_model.load` AND after a TF1 session load (what TF Serving
+    and `saved_model_cli run` do), and compares every `expected_outputs`
+    (name -> array) with both. Raises RuntimeError naming each loader that
+    failed or disagreed, or if loading imported `zoo`.
     """
     import subprocess
     import sys
@@ -275,25 +340,12 @@ def verify_in_fresh_process(
 
     import numpy as np
 
-    def storable(value):
-        # npz cannot hold object arrays without pickle: strings become bytes.
-        array = np.asarray(value)
-        if array.dtype == object:
-            array = np.array(
-                [
-                    item.encode("utf-8") if isinstance(item, str) else item
-                    for item in array.ravel()
-                ],
-                dtype=bytes,
-            ).reshape(array.shape)
-        return array
-
     saved_model_dir = Path(saved_model_dir).resolve()
     with tempfile.TemporaryDirectory() as scratch:
         arrays = Path(scratch) / "arrays.npz"
-        payload = {f"in_{k}": storable(v) for k, v in inputs.items()}
+        payload = {f"in_{k}": _storable(v) for k, v in inputs.items()}
         payload.update(
-            {f"out_{k}": storable(v) for k, v in expected_outputs.items()}
+            {f"out_{k}": _storable(v) for k, v in expected_outputs.items()}
         )
         np.savez(arrays, **payload)
         environment = {
@@ -330,9 +382,152 @@ def verify_in_fresh_process(
         )
     if report["mismatches"]:
         raise RuntimeError(
-            f"The reloaded SavedModel at {saved_model_dir} disagrees with the "
-            f"in-memory model on outputs {report['mismatches']}."
+            f"The SavedModel at {saved_model_dir} does not serve like the "
+            "in-memory model: " + "; ".join(report["mismatches"])
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A serving function and the inputs it is traced for.
+
+    `function(**inputs)` takes one tensor per name of `inputs` (name ->
+    `tf.TensorSpec`) and returns a dict of output name -> tensor; it is
+    exported as a signature with those input and output names.
+    """
+
+    function: Callable[..., Mapping[str, Any]]
+    inputs: Mapping[str, Any]
+
+
+def model_endpoint(model) -> Endpoint:
+    """`serving_default` of a Keras model: its inputs by their Input names,
+    its outputs by `model.output_names`, without training-mode layers."""
+    import tensorflow as tf
+
+    names = [tensor.name.split(":")[0] for tensor in model.inputs]
+    specs = {
+        name: tf.TensorSpec(tensor.shape, tensor.dtype, name=name)
+        for name, tensor in zip(names, model.inputs)
+    }
+
+    def serve(**inputs):
+        ordered = [inputs[name] for name in names]
+        outputs = model(
+            ordered[0] if len(ordered) == 1 else ordered, training=False
+        )
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        return dict(zip(model.output_names, outputs))
+
+    return Endpoint(serve, specs)
+
+
+def export_saved_model(
+    model_or_endpoints,
+    export_dir: str | os.PathLike,
+    version: int | None = None,
+    *,
+    probe_inputs: Mapping[str, Any],
+    card: Mapping[str, Any] | None = None,
+    track: tuple = (),
+    overwrite: bool = False,
+    atol: float = 1e-5,
+    verify: bool = True,
+) -> Path:
+    """Exports, verifies and only then publishes `export_dir/VERSION`.
+
+    The whole contract, in order: pick the version folder (`version`, or
+    the next free one); write into a hidden temporary folder beside it;
+    trace portably (no `CudnnRNN*` or Python-function op); write the model
+    card (`card`, with the version added) to `assets.extra/`; verify in a
+    fresh process that never imports `zoo`, through `tf.saved_model.load`
+    and a TF1 session, that `serving_default` on `probe_inputs` gives what
+    the in-process model gives; rename into place. Any failure removes
+    the temporary folder, and no version folder appears.
+
+    Args:
+        model_or_endpoints: A Keras model (exported as `serving_default`,
+            see `model_endpoint`), or a dict of signature name ->
+            `Endpoint` that holds "serving_default".
+        export_dir: The model folder (`saved_models/imdb`).
+        version: A positive integer; default the next free one.
+        probe_inputs: name -> array for `serving_default`'s inputs.
+        card: The model card (JSON-able dict).
+        track: Further Keras layers or TF trackables whose variables or
+            resources the endpoints use (a Keras model passed as
+            `model_or_endpoints` is tracked already).
+        overwrite: Replace an existing version folder.
+        atol: Tolerance of the comparison.
+        verify: False skips the fresh-process check, for a caller that
+            checks many exports in one process of its own (the registry-
+            wide test does, through both loaders); recipes always verify.
+
+    Returns:
+        The published version folder.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    if isinstance(model_or_endpoints, keras.Model):
+        endpoints = {"serving_default": model_endpoint(model_or_endpoints)}
+        track = (model_or_endpoints, *track)
+    else:
+        endpoints = dict(model_or_endpoints)
+    if "serving_default" not in endpoints:
+        raise ValueError(
+            "export_saved_model needs a 'serving_default' endpoint; got "
+            f"{sorted(endpoints)}."
+        )
+    target = resolve_version_dir(export_dir, version, overwrite)
+    serving = endpoints["serving_default"]
+    missing = sorted(set(serving.inputs) - set(probe_inputs))
+    if missing:
+        raise ValueError(f"probe_inputs lacks the input(s) {missing}.")
+    probe = {name: _storable(probe_inputs[name]) for name in serving.inputs}
+    with portable_tracing():
+        expected = {
+            name: _storable(np.asarray(value))
+            for name, value in serving.function(
+                **{
+                    name: tf.constant(value, serving.inputs[name].dtype)
+                    for name, value in probe.items()
+                }
+            ).items()
+        }
+    card = {**(card or {}), "version": int(target.name)}
+    with atomic_directory(target, overwrite=overwrite) as folder:
+        with portable_tracing():
+            archive = keras.export.ExportArchive()
+            for resource in track:
+                archive.track(resource)
+            for name, endpoint in endpoints.items():
+                archive.add_endpoint(
+                    name,
+                    _positional(endpoint),
+                    # The signature's input names are the specs' names.
+                    input_signature=[
+                        tf.TensorSpec(spec.shape, spec.dtype, name=key)
+                        for key, spec in endpoint.inputs.items()
+                    ],
+                )
+            archive.write_out(str(folder), verbose=False)
+        check_portable(folder)
+        write_model_card(folder, card)
+        if verify:
+            verify_in_fresh_process(folder, probe, expected, atol=atol)
+    return target
+
+
+def _positional(endpoint: Endpoint):
+    """ExportArchive passes inputs by position; the endpoint takes names."""
+    names = list(endpoint.inputs)
+
+    def function(*inputs):
+        return dict(endpoint.function(**dict(zip(names, inputs))))
+
+    return function
 
 
 def portable_tracing():

@@ -107,10 +107,19 @@ def saved_models(tmp_path_factory):
         inputs = sample_input(model, rng)
         expected = np.asarray(model(inputs))
         model.save(root / f"{name}.keras")
-        model.export(str(root / name / "1"), verbose=False)
+        # The one export every recipe uses (portable tracing included); the
+        # fresh-process check runs below for all models in one process.
+        input_name = model.inputs[0].name
+        folder = export.export_saved_model(
+            model,
+            root / name,
+            probe_inputs={input_name: inputs},
+            card={"name": name},
+            verify=False,
+        )
         np.save(root / f"{name}.inputs.npy", inputs)
         np.save(root / f"{name}.expected.npy", expected)
-        manifest[name] = str(root / name / "1")
+        manifest[name] = (str(folder), input_name)
     return root, manifest
 
 
@@ -154,13 +163,32 @@ def test_saved_models_run_in_a_process_without_zoo(saved_models):
         import numpy as np, tensorflow as tf
         root = {str(root)!r}
         bad = []
-        for name, path in {manifest!r}.items():
-            loaded = tf.saved_model.load(path)
+
+        def tf1_session_output(path, input_name, inputs):
+            # As TF Serving's C++ loader and `saved_model_cli run` do.
+            graph = tf.Graph()
+            with tf.compat.v1.Session(graph=graph) as session:
+                signature = tf.compat.v1.saved_model.loader.load(
+                    session, ["serve"], path
+                ).signature_def["serving_default"]
+                feed = graph.get_tensor_by_name(
+                    signature.inputs[input_name].name
+                )
+                fetch = graph.get_tensor_by_name(
+                    signature.outputs["output"].name
+                )
+                return session.run(fetch, {{feed: inputs}})
+
+        for name, (path, input_name) in {manifest!r}.items():
             inputs = np.load(f"{{root}}/{{name}}.inputs.npy")
             expected = np.load(f"{{root}}/{{name}}.expected.npy")
-            output = loaded.serve(tf.constant(inputs))
+            serve = tf.saved_model.load(path).signatures["serving_default"]
+            output = serve(**{{input_name: tf.constant(inputs)}})["output"]
             if not np.allclose(output.numpy(), expected, atol=1e-5):
-                bad.append(name)
+                bad.append((name, "tf.saved_model.load"))
+            output = tf1_session_output(path, input_name, inputs)
+            if not np.allclose(output, expected, atol=1e-5):
+                bad.append((name, "TF1 session"))
         assert not any(m.startswith("zoo") for m in sys.modules), "zoo leaked"
         print(json.dumps(bad))
         """
@@ -171,7 +199,7 @@ def test_saved_models_run_in_a_process_without_zoo(saved_models):
 
 def test_saved_models_are_portable(saved_models):
     _, manifest = saved_models
-    for name, path in manifest.items():
+    for name, (path, _) in manifest.items():
         ops = export.graph_ops(path)
         assert ops, name
         assert not ops & set(export.NON_PORTABLE_OPS), name

@@ -6,13 +6,11 @@ vocabulary (what TF Serving does), and that a failing export leaves no
 version folder behind.
 """
 
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers_saved_model_cli import saved_model_cli_run
 
 import zoo
 from zoo import export
@@ -68,27 +66,8 @@ def test_text_model_serves_through_saved_model_cli(tmp_path):
         model, tmp_path / "reviews", probe_inputs={"text": probe}
     )
     assert folder == tmp_path / "reviews" / "1"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tensorflow.python.tools.saved_model_cli",
-            "run",
-            "--dir",
-            str(folder),
-            "--tag_set",
-            "serve",
-            "--signature_def",
-            "serving_default",
-            "--input_exprs",
-            'text=["a good film", "bad plot"]',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Result for output key probability" in result.stdout
+    output = saved_model_cli_run(folder, 'text=["a good film", "bad plot"]')
+    assert "Result for output key probability" in output
 
 
 def test_verification_catches_what_tf_serving_cannot_load(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers_saved_model_cli import saved_model_cli_run
 
 from recipes import imdb as recipe
 from zoo import export
@@ -107,6 +108,13 @@ def test_end_to_end_outputs(first_run, workspace):
         path.stat().st_size for path in (first_run / "variables").iterdir()
     )
     assert weights < 4 * training["parameters"] * 1.5 + 65536
+
+
+def test_saved_model_cli_runs_the_export(first_run):
+    # As TF Serving loads it: a TF1 session restoring the checkpoint.
+    output = saved_model_cli_run(first_run, 'text=["A wonderful film!", ""]')
+    assert "Result for output key probability" in output
+    assert "Result for output key label" in output
 
 
 def test_saved_model_signature_and_odd_text(first_run):

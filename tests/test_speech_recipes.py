@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers_saved_model_cli import saved_model_cli_run
 
 from recipes import connected_digits
 from recipes import spoken_digits
@@ -151,6 +152,25 @@ def test_connected_digits_smoke_run_and_export(connected):
     assert outputs["digits"].numpy()[1] == b""
     for digit in outputs["digits"].numpy()[0].decode():
         assert digit.isdigit()
+
+
+@pytest.mark.parametrize("recipe", ["spoken", "connected"])
+def test_saved_model_cli_runs_the_exports(recipe, spoken, connected):
+    # As TF Serving loads them: a TF1 session restoring the checkpoint.
+    tmp_path, _ = spoken if recipe == "spoken" else connected
+    name = "spoken_digits" if recipe == "spoken" else "connected_digits"
+    audio = tmp_path / "audio.npy"
+    np.save(audio, np.resize(tone(4, 0, 9), (2, 6000)))
+    output = saved_model_cli_run(
+        tmp_path / "models" / name / "3", f"audio={audio}", flag="--inputs"
+    )
+    keys = (
+        ("digit", "probabilities")
+        if recipe == "spoken"
+        else ("digits", "logits", "logits_lengths")
+    )
+    for key in keys:
+        assert f"Result for output key {key}:" in output
 
 
 @pytest.mark.parametrize("recipe", ["spoken", "connected"])

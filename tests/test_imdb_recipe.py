@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers_saved_model_cli import saved_model_cli_run
+from helpers_zoo_command import run_zoo
 
 from recipes import imdb as recipe
 from zoo import export
@@ -71,8 +72,12 @@ def arguments(workspace, source, *extra):
 
 @pytest.fixture(scope="module")
 def first_run(workspace):
-    code = recipe.main(arguments(workspace, workspace["folder"]))
-    assert code == 0
+    # Through the console script, as the README runs it.
+    result = run_zoo(
+        "train", "imdb", *arguments(workspace, workspace["folder"])
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "exported" in result.stdout
     return workspace["root"] / "saved_models" / "imdb" / "1"
 
 

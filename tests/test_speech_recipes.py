@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers_saved_model_cli import saved_model_cli_run
+from helpers_zoo_command import run_zoo
 
 from recipes import connected_digits
 from recipes import spoken_digits
@@ -68,21 +69,26 @@ def recorded_metrics(tmp_path) -> dict:
 @pytest.fixture(scope="module")
 def spoken(recordings, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("spoken")
-    code = spoken_digits.main(
-        smoke_args(recordings, tmp_path, "spoken_digits")
-        + ["--split", "speaker", "--holdout-speakers", "theo"]
+    # Through the console script, as a user runs it.
+    result = run_zoo(
+        "train",
+        "spoken-digits",
+        *smoke_args(recordings, tmp_path, "spoken_digits"),
+        *("--split", "speaker", "--holdout-speakers", "theo"),
     )
-    assert code == 0
+    assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)["metrics"]["test"]
 
 
 @pytest.fixture(scope="module")
 def connected(recordings, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("connected")
-    code = connected_digits.main(
-        smoke_args(recordings, tmp_path, "connected_digits")
+    result = run_zoo(
+        "train",
+        "connected-digits",
+        *smoke_args(recordings, tmp_path, "connected_digits"),
     )
-    assert code == 0
+    assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)
 
 

@@ -3,6 +3,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import types
@@ -311,3 +312,31 @@ def test_predict_errors_are_one_line(
     for argv, expected in cases:
         code, _, err = _predict(capsys, monkeypatch, *argv)
         _one_line_error(code, err, expected)
+
+
+def test_readme_imdb_predict_examples_are_what_the_model_gives(
+    capsys, monkeypatch
+):
+    text = README.read_text(encoding="utf-8")
+    block = text.split("## Predict from the shell", 1)[1].split("```", 2)[1]
+    commands = re.findall(
+        r"^(.*zoo predict saved_models/imdb .*)\n((?:# \{.*\n)+)", block, re.M
+    )
+    assert len(commands) == 2
+    for command, shown in commands:
+        stdin = b""
+        if " | " in command:
+            printf, command = command.split(" | ")
+            stdin = shlex.split(printf)[1].replace("\\n", "\n").encode()
+        argv = shlex.split(command)[2:]  # after "zoo predict"
+        argv[0] = ROOT / argv[0]
+        code, lines, err = _predict(capsys, monkeypatch, *argv, stdin=stdin)
+        assert code == 0, err
+        expected = [json.loads(line[2:]) for line in shown.splitlines()]
+        assert len(lines) == len(expected)
+        for got, want in zip(lines, expected):
+            assert got["input"] == want["input"]
+            assert got["label"] == want["label"]
+            assert got["probability"] == pytest.approx(
+                want["probability"], rel=1e-3
+            )

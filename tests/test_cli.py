@@ -340,3 +340,12 @@ def test_readme_imdb_predict_examples_are_what_the_model_gives(
             assert got["probability"] == pytest.approx(
                 want["probability"], rel=1e-3
             )
+
+
+@pytest.mark.parametrize("task", ["imdb", "spoken_digits"])
+def test_train_task_help_names_zoo_train(capsys, task):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["train", task, "--help"])
+    assert exit.value.code == 0
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert usage.startswith(f"usage: zoo train {cli.task_name(task)} ")

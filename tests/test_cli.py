@@ -302,6 +302,7 @@ def test_predict_errors_are_one_line(
     cases = [
         ((tmp_path, "x"), "is not a SavedModel"),
         ((tmp_path / "missing", "x"), "no such folder"),
+        ((SAVED_MODELS, "x"), "is a folder of models"),
         ((digits, text), "is not a WAV file"),
         ((digits, fast), "16000 Hz; the model takes 8000 Hz"),
         ((digits, stereo), "has 2 channels"),

@@ -87,6 +87,16 @@ def resolve_model_dir(path: str) -> Path:
         return folder
     versions = version_folders(folder)
     if not versions:
+        models = sorted(
+            entry.name
+            for entry in folder.iterdir()
+            if entry.is_dir() and version_folders(entry)
+        )
+        if models:
+            raise PredictError(
+                f"'{path}' is a folder of models ({', '.join(models)}); name "
+                f"one, e.g. {folder / models[0]}"
+            )
         raise PredictError(
             f"'{path}' is not a SavedModel: it holds no saved_model.pb and no "
             "version folder (NAME/1/saved_model.pb)"

@@ -39,6 +39,7 @@ from recipes import speech_common as common
 from zoo import distribute
 from zoo import export
 from zoo import training
+from zoo.cli import positive_int
 from zoo.data import epochs
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
@@ -65,15 +66,15 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     )
     data = common.add_data_arguments(parser)
     data.add_argument(
-        "--train-utterances", type=common.positive_int, default=3000
+        "--train-utterances", type=positive_int, default=3000
     )
     data.add_argument(
-        "--test-utterances", type=common.positive_int, default=300
+        "--test-utterances", type=positive_int, default=300
     )
     model = common.add_model_arguments(
         parser, default="pyramid_lstm", example='{"num_levels": 2}'
     )
-    model.add_argument("--beam-width", type=common.positive_int, default=16)
+    model.add_argument("--beam-width", type=positive_int, default=16)
     model.add_argument(
         "--from-checkpoint",
         default=None,

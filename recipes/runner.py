@@ -46,6 +46,7 @@ import numpy as np
 from zoo import distribute
 from zoo import export
 from zoo import training
+from zoo.cli import positive_int
 from zoo.data import DataError
 
 DEFAULT_EXPORT_BASE = "saved_models"
@@ -101,7 +102,7 @@ def add_run_arguments(
     )
     exporting.add_argument(
         "--version",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="export version (default: the next free one)",
     )
@@ -110,18 +111,6 @@ def add_run_arguments(
         action="store_true",
         help="replace an existing export version",
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        )
-    return value
 
 
 def export_folder(args, task: str) -> Path | None:

@@ -23,6 +23,7 @@ import tensorflow as tf
 import zoo
 import zoo.data
 from zoo import distribute
+from zoo.cli import positive_int
 from zoo.data import DataError
 from zoo.features import LogMelFrontEnd
 
@@ -42,15 +43,6 @@ def speakers(text: str) -> tuple[str, ...]:
     if not names:
         raise argparse.ArgumentTypeError("expected speaker names, a,b,...")
     return names
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text}"
-        )
-    return value
 
 
 def add_data_arguments(parser: argparse.ArgumentParser):

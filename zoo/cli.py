@@ -126,7 +126,8 @@ def _serve(argv: list[str]) -> int:
     return run_from_args(parser.parse_args(argv))
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer, or a usage error naming it."""
     try:
         value = int(text)
     except ValueError:
@@ -209,13 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=32,
         help="inputs per model call (default: 32)",
     )
     predict.add_argument(
         "--sample-rate",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="the sample rate the audio model takes, in Hz (default: the "
         "model card's)",

@@ -55,7 +55,10 @@ class Bidirectional(keras.layers.Layer):
         then the backward final states.
 
     Masking: both directions skip masked steps; the output mask is the input
-        mask when sequences are returned.
+        mask when sequences are returned. As in `keras.layers.Bidirectional`,
+        a layer that returns sequences outputs zeros at masked steps (both
+        directions get `zero_output_for_mask=return_sequences`), so the
+        output equals Keras' wrapper around the same layer at every step.
 
     Example:
         >>> from zoo.layers import LSTM
@@ -102,6 +105,10 @@ class Bidirectional(keras.layers.Layer):
             }
             backward_layer = layer.__class__.from_config(backward_config)
         self.backward_layer = backward_layer
+        for direction in (self.forward_layer, self.backward_layer):
+            # Zeros at masked steps, as keras.layers.Bidirectional does.
+            if hasattr(direction, "zero_output_for_mask"):
+                direction.zero_output_for_mask = direction.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
         self.supports_masking = True

@@ -123,7 +123,7 @@ class GRU(RecurrentLayer):
     Masking: masked steps keep the state and repeat the previous output.
 
     Example:
-        >>> GRU(4)(keras.ops.ones((2, 7, 3))).shape
+        >>> tuple(GRU(4)(keras.ops.ones((2, 7, 3))).shape)
         (2, 4)
 
     Reference:

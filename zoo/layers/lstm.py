@@ -318,7 +318,8 @@ class LSTM(RecurrentLayer):
     Masking: masked steps keep the states and repeat the previous output.
 
     Example:
-        >>> LSTM(16, variant="CIFG")(keras.ops.ones((2, 10, 8))).shape
+        >>> layer = LSTM(16, variant="CIFG")
+        >>> tuple(layer(keras.ops.ones((2, 10, 8))).shape)
         (2, 16)
 
     Reference:

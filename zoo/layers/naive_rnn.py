@@ -71,7 +71,7 @@ class NaiveRNN(RecurrentLayer):
 
     Example:
         >>> layer = NaiveRNN(8, return_sequences=True)
-        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
         (2, 5, 8)
 
     Reference:

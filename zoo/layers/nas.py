@@ -98,7 +98,7 @@ class NAS(RecurrentLayer):
         `return_sequences`; plus the final states [h, c] with `return_state`.
 
     Example:
-        >>> NAS(8)(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(NAS(8)(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
 
     Reference:

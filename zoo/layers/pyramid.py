@@ -45,8 +45,8 @@ class PyramidRNN(keras.layers.Layer):
 
     Example:
         >>> from zoo.layers import LSTM
-        >>> PyramidRNN(LSTM(4), num_levels=2)(
-        ...     keras.ops.ones((1, 16, 3))).shape
+        >>> pyramid = PyramidRNN(LSTM(4), num_levels=2)
+        >>> tuple(pyramid(keras.ops.ones((1, 16, 3))).shape)
         (1, 4, 8)
 
     Reference:

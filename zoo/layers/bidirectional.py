@@ -7,8 +7,9 @@ from keras import ops
 
 from zoo.layers import validation
 
-# f3: how the two directions merge (None keeps them apart).
-MERGE_MODES = ("concat", "sum", "mul", "ave", "dense", None)
+# f3: how the two directions merge into one output, or None (kept apart).
+MERGED_MODES = ("concat", "sum", "mul", "ave", "dense")
+MERGE_MODES = (*MERGED_MODES, None)
 
 
 def _as_list(value):

@@ -1,5 +1,5 @@
-"""The docstring examples of the layers, the builders and the audio front
-end are true: each module's examples run with doctest, as written."""
+"""The docstring examples of the layers, the builders, the audio front end
+and the split carving are true: each module's examples run with doctest."""
 
 import doctest
 import importlib
@@ -12,7 +12,7 @@ import zoo.models
 
 
 def _modules():
-    names = ["zoo.features", "zoo.registry"]
+    names = ["zoo.data.splits", "zoo.features", "zoo.registry"]
     for package in (zoo.layers, zoo.models):
         names.extend(
             f"{package.__name__}.{info.name}"

@@ -131,3 +131,10 @@ def test_equals_keras_bidirectional_at_every_step(rng, masks, make_layer):
     padded = ~np.asarray(masks, bool)
     assert padded.any()
     np.testing.assert_array_equal(expected[padded], 0.0)
+
+
+def test_config_of_a_removed_argument_still_loads(rng):
+    """fuse_directions is gone; configs written with it still load."""
+    layer = Bidirectional(LSTM(3))
+    config = {**layer.get_config(), "fuse_directions": "auto"}
+    assert Bidirectional.from_config(config).get_config() == layer.get_config()

@@ -222,6 +222,9 @@ class Bidirectional(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Files saved before fuse_directions was removed (it never changed
+        # results) still load.
+        config.pop("fuse_directions", None)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"))
         backward = keras.saving.deserialize_keras_object(
             config.pop("backward_layer")

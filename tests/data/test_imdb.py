@@ -191,15 +191,7 @@ def test_invalid_fraction(imdb_folder, tmp_path):
         load_imdb(imdb_folder, data_dir=tmp_path, validation_fraction=1.0)
 
 
-def test_download_failure_names_the_fix(tmp_path, monkeypatch):
-    class Offline:
-        def is_prepared(self):
-            return False
-
-        def download_and_prepare(self, **kwargs):
-            raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(imdb.tfds, "builder", lambda *a, **k: Offline())
+def test_download_failure_names_the_fix(tmp_path, offline_tfds):
     with pytest.raises(DataError) as error:
         load_imdb(None, data_dir=tmp_path)
     message = str(error.value)

@@ -30,6 +30,13 @@ def test_arguments_show_in_the_signature_and_as_attributes(layer_class, own):
         assert getattr(got, "__name__", got) == value, name
 
 
+def test_cell_arguments_have_one_home():
+    layer = LSTM(2, dropout=0.25)
+    assert layer.dropout is layer.cell.dropout
+    with pytest.raises(AttributeError, match="layer.cell.dropout"):
+        layer.dropout = 0.5
+
+
 def test_cells_take_only_their_own_arguments():
     assert "recurrent_activation" not in inspect.signature(NaiveRNN).parameters
     assert "activation" not in inspect.signature(NAS).parameters

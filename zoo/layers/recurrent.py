@@ -79,6 +79,12 @@ class _CellArgument:
             return self
         return getattr(instance.cell, self.name)
 
+    def __set__(self, instance, value):
+        raise AttributeError(
+            f"`{self.name}` is an argument of the cell: it is read from "
+            f"`layer.cell.{self.name}`, and set there or in the constructor."
+        )
+
 
 class RecurrentLayer(keras_compat.RNN):
     """Runs a `RecurrentCell` over time with the input projection hoisted.

@@ -71,3 +71,34 @@ def run_layer_test(
             atol=atol,
         )
     return eager
+
+
+def keras_twins(ours, theirs, rng, randomize: bool = True):
+    """Builds a zoo layer and its Keras counterpart on one [4, 7, 3] input
+    and gives both the same weights (random ones unless `randomize` is
+    False, for Keras' initial weights). Returns the input."""
+    x = rng.normal(size=(4, 7, 3)).astype("float32")
+    theirs(x)
+    ours(x)
+    if randomize:
+        theirs.set_weights(
+            [rng.normal(scale=0.5, size=w.shape) for w in theirs.get_weights()]
+        )
+    ours.set_weights(theirs.get_weights())
+    return x
+
+
+def assert_equal_gradients(layers, x, mask, transform):
+    """The layers' gradients of sum(transform(output)) w.r.t. the input and
+    every trainable weight are equal."""
+    import tensorflow as tf
+
+    x = tf.constant(x)
+    gradients = []
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(transform(layer(x, mask=mask)))
+        gradients.append(tape.gradient(loss, [x] + layer.trainable_weights))
+    for first, second in zip(*gradients):
+        np.testing.assert_allclose(first, second, atol=1e-5)

@@ -1,3 +1,5 @@
+import inspect
+
 import keras
 import pytest
 
@@ -61,8 +63,8 @@ def test_unknown_hyperparameter_is_named():
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
 
-        @registry.register_model(defaults={}, structure="", reference="")
-        def lstm(**overrides):  # noqa: F811
+        @registry.register_model(structure="", reference="")
+        def lstm(*, name):  # noqa: F811
             return None
 
 
@@ -70,13 +72,43 @@ def test_positional_builders_are_refused():
     with pytest.raises(ValueError, match="keyword-only"):
 
         @registry.register_model(
-            defaults={},
             structure="",
             reference="",
             name="positional_model_for_test",
         )
-        def positional(units):
+        def positional(units, *, name):
             return None
+
+
+def test_builders_take_their_name_and_defaulted_hyperparameters():
+    with pytest.raises(ValueError, match="name"):
+
+        @registry.register_model(structure="", reference="")
+        def nameless_model_for_test(*, units=3):
+            return None
+
+    with pytest.raises(ValueError, match="default"):
+
+        @registry.register_model(structure="", reference="")
+        def undefaulted_model_for_test(*, name, units):
+            return None
+
+
+def test_defaults_are_the_typed_builder_signature():
+    """One source: describe() reads the defaults that help(builder) shows."""
+    builder = zoo.models.recurrent.peephole_lstm
+    parameters = inspect.signature(builder).parameters
+    assert parameters["variant"].default == "V"
+    assert parameters["units"].annotation == "int"
+    assert all(p.kind is p.KEYWORD_ONLY for p in parameters.values())
+    defaults = zoo.describe("peephole_lstm")["defaults"]
+    assert defaults == {
+        name: p.default for name, p in parameters.items() if name != "name"
+    }
+    model = builder(name="mine", units=3, vocabulary_size=10, embedding_dim=2)
+    assert model.name == "mine"
+    with pytest.raises(TypeError, match="unit_count"):
+        builder(name="mine", unit_count=3)
 
 
 def test_build_returns_a_functional_model_named_after_the_key():

@@ -61,7 +61,7 @@ class LogMelFrontEnd(keras.layers.Layer):
 
     Example:
         >>> front_end = LogMelFrontEnd(num_mel_bins=40)
-        >>> front_end(keras.ops.zeros((2, 8000))).shape
+        >>> tuple(front_end(keras.ops.zeros((2, 8000))).shape)
         (2, 101, 40)
 
     Reference:

@@ -1,8 +1,10 @@
 """The model registry: a dict of builders, a decorator, and lookups.
 
 A builder is a keyword-only function returning a Functional `keras.Model`
-named after its registry key (the function's name). Its `DEFAULTS` are the
-documented hyperparameters, overridable by keyword.
+named after its registry key (the function's name), which the registry
+passes to it as `name`. Its other keyword-only parameters, typed and with
+defaults, are the documented hyperparameters: the registry reads the
+defaults from the signature, so they are written once.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ _MODELS: dict[str, ModelEntry] = {}
 
 def register_model(
     *,
-    defaults: dict,
     structure: str,
     reference: str,
     inputs: Iterable[str] = ("tokens", "features"),
@@ -44,7 +45,6 @@ def register_model(
     """Decorator that registers a keyword-only model builder.
 
     Args:
-        defaults: The documented hyperparameters of the model.
         structure: A short description of the architecture, for tables.
         reference: The paper the model follows.
         inputs: Input kinds the model accepts ("tokens", "features").
@@ -52,16 +52,18 @@ def register_model(
 
     Raises:
         ValueError: If the key is already registered, or the builder takes
-            positional arguments.
+            positional arguments, no `name` or a hyperparameter without a
+            default.
     """
 
     def decorator(builder: Callable) -> Callable:
         key = name or builder.__name__
         if key in _MODELS:
             raise ValueError(f"A model named {key!r} is already registered.")
+        parameters = inspect.signature(builder).parameters
         positional = [
             parameter.name
-            for parameter in inspect.signature(builder).parameters.values()
+            for parameter in parameters.values()
             if parameter.kind
             in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
         ]
@@ -70,11 +72,29 @@ def register_model(
                 f"Builder {key!r} must be keyword-only, found positional "
                 f"parameters {positional}."
             )
+        if "name" not in parameters:
+            raise ValueError(
+                f"Builder {key!r} must take a keyword-only `name` (the "
+                "registry passes it the registry key)."
+            )
+        defaults = {
+            parameter.name: parameter.default
+            for parameter in parameters.values()
+            if parameter.kind is parameter.KEYWORD_ONLY
+            and parameter.name != "name"
+        }
+        empty = inspect.Parameter.empty
+        missing = [key for key, value in defaults.items() if value is empty]
+        if missing:
+            raise ValueError(
+                f"Builder {key!r} must give every hyperparameter a default, "
+                f"found none for {missing}."
+            )
         summary = (inspect.getdoc(builder) or key).splitlines()[0]
         _MODELS[key] = ModelEntry(
             name=key,
             builder=builder,
-            defaults=dict(defaults),
+            defaults=defaults,
             summary=summary,
             structure=structure,
             reference=reference,
@@ -151,4 +171,4 @@ def build(name: str, **overrides) -> keras.Model:
             f"Model {name!r} has no hyperparameter(s) {unknown}. It takes: "
             f"{', '.join(sorted(entry.defaults))}."
         )
-    return entry.builder(**{**entry.defaults, **overrides})
+    return entry.builder(name=entry.name, **overrides)

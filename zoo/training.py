@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo import keras_compat
 from zoo.export import atomic_write_text
 
 
@@ -84,7 +85,7 @@ class AtomicModelCheckpoint(keras.callbacks.Callback):
                 temporary.unlink()
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+class AtomicBackupAndRestore(keras_compat.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` that a kill cannot corrupt.
 
     Keras 3.15's callback writes `latest.weights.h5` in place and then
@@ -202,12 +203,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 _set_callback_state(
                     callback, state, [data[k] for k in arrays] or None
                 )
-        self.model._initial_epoch = int(manifest["epoch"])
+        self.set_initial_epoch(manifest["epoch"])
 
-    def _save_model(self):
+    def save_backup(self):
         folder = Path(self.backup_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        stem = f"epoch-{self._current_epoch:05d}-{uuid.uuid4().hex[:8]}"
+        stem = f"epoch-{self.current_epoch:05d}-{uuid.uuid4().hex[:8]}"
         weights_name = f"{stem}.weights.h5"
         arrays_name = f"{stem}.state.npz"
         self.model.save_weights(str(folder / weights_name), overwrite=True)
@@ -227,8 +228,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             with open(folder / name, "rb") as handle:
                 os.fsync(handle.fileno())
         manifest = {
-            "epoch": self._current_epoch,
-            "batch": self._last_batch_seen,
+            "epoch": self.current_epoch,
+            "batch": self.last_batch_seen,
             "weights": weights_name,
             "arrays": arrays_name,
             "callbacks": states,

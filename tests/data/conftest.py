@@ -173,3 +173,17 @@ def fakes() -> types.SimpleNamespace:
         write_fsdd=write_fsdd,
         wav_bytes=wav_bytes,
     )
+
+
+@pytest.fixture
+def offline_tfds(monkeypatch):
+    """`tfds.builder` gives builders whose download fails, as offline."""
+
+    class Offline:
+        def is_prepared(self):
+            return False
+
+        def download_and_prepare(self, **kwargs):
+            raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(tfds, "builder", lambda *a, **k: Offline())

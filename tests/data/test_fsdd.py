@@ -153,15 +153,7 @@ def test_missing_and_empty_sources(tmp_path):
         load_fsdd(tmp_path / "empty", data_dir=tmp_path / "tfds")
 
 
-def test_download_failure_names_the_fix(tmp_path, monkeypatch):
-    class Offline:
-        def is_prepared(self):
-            return False
-
-        def download_and_prepare(self, **kwargs):
-            raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(fsdd.tfds, "builder", lambda *a, **k: Offline())
+def test_download_failure_names_the_fix(tmp_path, offline_tfds):
     with pytest.raises(DataError, match="--data /path/to/fsdd.tar.gz"):
         load_fsdd(data_dir=tmp_path)
 

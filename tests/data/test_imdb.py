@@ -2,6 +2,7 @@
 
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -190,15 +191,7 @@ def test_invalid_fraction(imdb_folder, tmp_path):
         load_imdb(imdb_folder, data_dir=tmp_path, validation_fraction=1.0)
 
 
-def test_download_failure_names_the_fix(tmp_path, monkeypatch):
-    class Offline:
-        def is_prepared(self):
-            return False
-
-        def download_and_prepare(self, **kwargs):
-            raise ConnectionError("no route to host")
-
-    monkeypatch.setattr(imdb.tfds, "builder", lambda *a, **k: Offline())
+def test_download_failure_names_the_fix(tmp_path, offline_tfds):
     with pytest.raises(DataError) as error:
         load_imdb(None, data_dir=tmp_path)
     message = str(error.value)
@@ -206,11 +199,40 @@ def test_download_failure_names_the_fix(tmp_path, monkeypatch):
     assert "no route to host" in message
 
 
+def _write_split_metadata(data_dir, name: str, train_examples: int):
+    """The dataset_info.json of a prepared `name` with a train split only,
+    which `tfds.testing.mock_data` reads for split sizes."""
+    builder = tfds.builder(name, data_dir=data_dir)
+    Path(builder.data_dir).mkdir(parents=True)
+    template = tfds.core.ShardedFileTemplate(
+        data_dir=builder.data_dir,
+        dataset_name=builder.name,
+        split="train",
+        filetype_suffix="tfrecord",
+    )
+    builder.info.set_splits(
+        tfds.core.SplitDict(
+            [
+                tfds.core.SplitInfo(
+                    name="train",
+                    shard_lengths=[train_examples],
+                    num_bytes=0,
+                    filename_template=template,
+                )
+            ]
+        )
+    )
+    builder.info.write_to_directory(builder.data_dir)
+
+
 def test_tfds_source(tmp_path):
     # Offline stand-in for TFDS `imdb_reviews`: random reviews, train only.
-    with tfds.testing.mock_data(num_examples=20):
+    # The mock reads split sizes from metadata but ignores slices, so the
+    # carve's sizes show in info; the slices themselves are tested above.
+    _write_split_metadata(tmp_path, "imdb_reviews", 20)
+    with tfds.testing.mock_data(num_examples=20, data_dir=tmp_path):
         data = load_imdb(None, data_dir=tmp_path)
+        assert texts(data.validation)
     assert data.info.source == "tfds"
     assert data.info.builder == "imdb_reviews/plain_text"
     assert (data.info.num_train, data.info.num_validation) == (16, 4)
-    assert len(texts(data.validation)) == 4

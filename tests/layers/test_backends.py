@@ -54,33 +54,6 @@ SCRIPT = textwrap.dedent(
         check(layer, lambda w: reference.lstm_step(w, switches),
               layer.cell.state_size)
 
-    # Both directions in one loop (fuse_directions) equal two loops: values,
-    # final states and weight gradients, with masks.
-    import jax
-    fused, unfused = (
-        layers.Bidirectional(
-            layers.LSTM(3, variant="V", return_sequences=True,
-                        return_state=True),
-            fuse_directions=fuse)
-        for fuse in (True, False))
-    fused(x)
-    unfused(x)
-    unfused.set_weights(fused.get_weights())
-
-    def loss(weights, layer):
-        fixed = [v.value for v in layer.non_trainable_variables]
-        out, _ = layer.stateless_call(weights, fixed, x, mask=mask)
-        return sum(jax.numpy.sum(jax.numpy.sin(value))
-                   for value in keras.tree.flatten(out))
-
-    results = []
-    for layer in (fused, unfused):
-        weights = [w.value for w in layer.trainable_weights]
-        results.append(keras.tree.flatten(layer(x, mask=mask)) + list(
-            jax.jit(jax.grad(loss), static_argnums=1)(weights, layer)))
-    for got, want in zip(*results):
-        np.testing.assert_allclose(got, want, atol=1e-5)
-
     bidirectional = layers.Bidirectional(layers.GRU(3, return_sequences=True))
     assert bidirectional(x, mask=mask).shape == (3, 6, 6)
     pyramid = layers.PyramidRNN(layers.LSTM(2), num_levels=2)

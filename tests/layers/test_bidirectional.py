@@ -105,3 +105,36 @@ def test_bad_merge_mode():
 def test_not_a_layer():
     with pytest.raises(ValueError, match="layer"):
         Bidirectional("lstm")
+
+
+@pytest.mark.parametrize(
+    "make_layer",
+    [
+        lambda: LSTM(3, return_sequences=True),
+        lambda: LSTM(3, variant="V", return_sequences=True),
+        lambda: GRU(3, return_sequences=True),
+    ],
+    ids=["lstm", "peephole_lstm", "gru"],
+)
+def test_equals_keras_bidirectional_at_every_step(rng, masks, make_layer):
+    """Ours and `keras.layers.Bidirectional` around the same zoo layer, with
+    the same weights, agree at every step, masked (padded) ones included:
+    zeros there, in both directions."""
+    x = rng.normal(size=(4, 7, 2)).astype("float32")
+    ours = Bidirectional(make_layer())
+    theirs = keras.layers.Bidirectional(make_layer())
+    ours(x)
+    theirs(x)
+    theirs.set_weights(ours.get_weights())
+    expected = np.asarray(theirs(x, mask=masks))
+    np.testing.assert_allclose(ours(x, mask=masks), expected, atol=1e-6)
+    padded = ~np.asarray(masks, bool)
+    assert padded.any()
+    np.testing.assert_array_equal(expected[padded], 0.0)
+
+
+def test_config_of_a_removed_argument_still_loads(rng):
+    """fuse_directions is gone; configs written with it still load."""
+    layer = Bidirectional(LSTM(3))
+    config = {**layer.get_config(), "fuse_directions": "auto"}
+    assert Bidirectional.from_config(config).get_config() == layer.get_config()

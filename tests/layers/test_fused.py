@@ -9,11 +9,11 @@ tracing (`fused_kernels_disabled`) never dispatches.
 import keras
 import numpy as np
 import pytest
-from keras.src import backend as keras_backend
 
+from zoo import keras_compat
 from zoo.layers import GRU
 from zoo.layers import LSTM
-from zoo.layers.recurrent import fused_kernels_disabled
+from zoo.layers.fused import fused_kernels_disabled
 
 
 @pytest.fixture
@@ -44,8 +44,8 @@ def fake_fused(monkeypatch):
         calls.append("gru")
         raise NotImplementedError  # as on a CPU: the loop must take over
 
-    monkeypatch.setattr(keras_backend, "lstm", fake_lstm)
-    monkeypatch.setattr(keras_backend, "gru", fake_gru)
+    monkeypatch.setattr(keras_compat, "lstm", fake_lstm)
+    monkeypatch.setattr(keras_compat, "gru", fake_gru)
     return calls
 
 

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import reference
 import tensorflow as tf
+from layer_checks import assert_equal_gradients
+from layer_checks import keras_twins
 from layer_checks import run_layer_test
 
 from zoo.layers import GRU
@@ -11,14 +13,7 @@ from zoo.layers import GRU
 def _pair(rng, **arguments):
     ours = GRU(5, **arguments)
     theirs = keras.layers.GRU(5, **arguments)
-    x = rng.normal(size=(4, 7, 3)).astype("float32")
-    theirs(x)
-    ours(x)
-    theirs.set_weights(
-        [rng.normal(scale=0.5, size=w.shape) for w in theirs.get_weights()]
-    )
-    ours.set_weights(theirs.get_weights())
-    return ours, theirs, x
+    return ours, theirs, keras_twins(ours, theirs, rng)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -44,15 +39,7 @@ def test_equals_keras_gru_with_masks(rng, masks, reset_after, go_backwards):
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gradients_equal_keras(rng, masks, reset_after):
     ours, theirs, x = _pair(rng, reset_after=reset_after, return_sequences=True)
-    x = tf.constant(x)
-    gradients = []
-    for layer in (ours, theirs):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(tf.sin(layer(x, mask=masks)))
-        gradients.append(tape.gradient(loss, [x] + layer.trainable_weights))
-    for mine, keras_gradient in zip(*gradients):
-        np.testing.assert_allclose(mine, keras_gradient, atol=1e-5)
+    assert_equal_gradients((ours, theirs), x, masks, tf.sin)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])

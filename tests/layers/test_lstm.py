@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import reference
 import tensorflow as tf
+from layer_checks import assert_equal_gradients
+from layer_checks import keras_twins
 from layer_checks import run_layer_test
 
 from zoo.layers import LSTM
@@ -13,14 +15,7 @@ from zoo.layers.lstm import resolve_switches
 def _pair(rng, **arguments):
     ours = LSTM(5, **arguments)
     theirs = keras.layers.LSTM(5, **arguments)
-    x = rng.normal(size=(4, 7, 3)).astype("float32")
-    theirs(x)
-    ours(x)
-    theirs.set_weights(
-        [rng.normal(scale=0.5, size=w.shape) for w in theirs.get_weights()]
-    )
-    ours.set_weights(theirs.get_weights())
-    return ours, theirs, x
+    return ours, theirs, keras_twins(ours, theirs, rng)
 
 
 def test_default_weights_are_those_of_keras_lstm(rng):
@@ -56,15 +51,7 @@ def test_equals_keras_lstm_with_masks(
 
 def test_gradients_equal_keras(rng, masks):
     ours, theirs, x = _pair(rng, return_sequences=True)
-    x = tf.constant(x)
-    gradients = []
-    for layer in (ours, theirs):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(tf.sin(layer(x, mask=masks)))
-        gradients.append(tape.gradient(loss, [x] + layer.trainable_weights))
-    for mine, keras_gradient in zip(*gradients):
-        np.testing.assert_allclose(mine, keras_gradient, atol=1e-5)
+    assert_equal_gradients((ours, theirs), x, masks, tf.sin)
 
 
 def test_initial_state_equals_keras(rng):

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 import reference
 import tensorflow as tf
+from layer_checks import assert_equal_gradients
+from layer_checks import keras_twins
 from layer_checks import run_layer_test
 
 from zoo.layers import NaiveRNN
@@ -11,11 +13,7 @@ from zoo.layers import NaiveRNN
 def _pair(rng, **arguments):
     ours = NaiveRNN(5, **arguments)
     theirs = keras.layers.SimpleRNN(5, **arguments)
-    x = rng.normal(size=(4, 7, 3)).astype("float32")
-    theirs(x)
-    ours(x)
-    ours.set_weights(theirs.get_weights())
-    return ours, theirs, x
+    return ours, theirs, keras_twins(ours, theirs, rng, randomize=False)
 
 
 def test_weights_are_those_of_simple_rnn(rng):
@@ -38,15 +36,7 @@ def test_equals_keras_simple_rnn_with_masks(
 
 def test_gradients_equal_keras(rng, masks):
     ours, theirs, x = _pair(rng, return_sequences=True)
-    x = tf.constant(x)
-    gradients = []
-    for layer in (ours, theirs):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(layer(x, mask=masks) ** 2)
-        gradients.append(tape.gradient(loss, [x] + layer.trainable_weights))
-    for mine, keras_gradient in zip(*gradients):
-        np.testing.assert_allclose(mine, keras_gradient, atol=1e-5)
+    assert_equal_gradients((ours, theirs), x, masks, tf.square)
 
 
 def test_equals_numpy_step_loop(rng, masks):

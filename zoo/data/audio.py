@@ -169,43 +169,29 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 def write_wav(
     path: str | os.PathLike, samples: np.ndarray, sample_rate: int = 8000
 ) -> Path:
-    """Writes a 16-bit PCM WAV file.
+    """Writes a 16-bit PCM WAV file with `tf.audio.encode_wav`.
 
     Args:
         path: the file to write.
         samples: int16 samples (written as they are) or float samples in
-            [-1, 1] (scaled by 32767 and clipped), shaped [frames] or
-            [frames, channels].
+            [-1, 1] (scaled by 32768 and clipped to the int16 range, the
+            inverse of `read_wav`), shaped [frames] or [frames, channels].
         sample_rate: samples per second.
 
     Returns:
         The path written.
     """
     samples = np.asarray(samples)
-    if samples.dtype != np.int16:
-        samples = validate_waveform(samples, rank=samples.ndim)
-        samples = np.clip(np.round(samples * 32767.0), -32768, 32767)
-        samples = samples.astype(np.int16)
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    payload = samples.astype("<i2").tobytes()
-    header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF",
-        36 + len(payload),
-        b"WAVE",
-        b"fmt ",
-        16,
-        _PCM,
-        channels,
-        sample_rate,
-        sample_rate * channels * 2,
-        channels * 2,
-        16,
-        b"data",
-        len(payload),
-    )
+    if samples.dtype == np.int16:
+        # s / 32768 is exact in float32, and encode_wav scales it back.
+        audio = samples.astype(np.float32) / 32768.0
+    else:
+        audio = validate_waveform(samples, rank=samples.ndim)
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
     path = Path(path)
-    path.write_bytes(header + payload)
+    path.write_bytes(tf.audio.encode_wav(audio, sample_rate).numpy())
     return path
 
 

@@ -340,25 +340,20 @@ def load_imdb(
     validation_fraction = splits.check_fraction(validation_fraction)
     directory = sources.resolve_data_dir(data_dir)
     if source is None or str(source) == "tfds":
-        builder, description, key = _tfds_builder(directory), "tfds", "tfds_id"
+        builder, description = _tfds_builder(directory), "tfds"
     else:
         builder, manual_dir, description = _local_builder(source, directory)
         sources.prepare(builder, manual_dir)
-        key = "key"
-    read_config = tfds.ReadConfig(add_tfds_id=True)
-    train_all = builder.as_dataset(split="train", read_config=read_config)
-    train_keys = splits.read_keys(train_all, lambda example: example[key])
-    held_out = splits.carve(train_keys, validation_fraction, seed)
-    assignment = {
-        name: "validation" if name in held_out else "train"
-        for name in train_keys
-    }
+    num_examples = builder.info.splits["train"].num_examples
+    train_split, validation_split = splits.window_split(
+        "train", num_examples, validation_fraction, seed
+    )
 
-    def finish(dataset, split, shuffled=False):
-        if split is not None:
-            dataset = splits.select(
-                dataset, lambda example: example[key], assignment, split
-            )
+    def finish(split, shuffled=False):
+        if split is None:  # An empty validation carve.
+            dataset = builder.as_dataset(split="train").take(0)
+        else:
+            dataset = builder.as_dataset(split=split)
         dataset = dataset.map(
             lambda example: (
                 example["text"],
@@ -374,17 +369,20 @@ def load_imdb(
 
     test = None
     if "test" in builder.info.splits:
-        test = finish(builder.as_dataset(split="test"), None)
+        test = finish("test")
     else:
         logger.warning(
             "no test split in %s: report validation accuracy.", description
         )
-    num_validation = len(held_out)
+    num_validation = num_examples - sum(
+        builder.info.splits[piece].num_examples
+        for piece in train_split.split("+")
+    )
     info = ImdbInfo(
         source=description,
         builder=sources.builder_id(builder),
         data_dir=str(directory),
-        num_train=len(train_keys) - num_validation,
+        num_train=num_examples - num_validation,
         num_validation=num_validation,
         num_test=(
             builder.info.splits["test"].num_examples
@@ -395,8 +393,8 @@ def load_imdb(
         seed=seed,
     )
     return ImdbSplits(
-        train=finish(train_all, "train", shuffled=shuffle),
-        validation=finish(train_all, "validation"),
+        train=finish(train_split, shuffled=shuffle),
+        validation=finish(validation_split),
         test=test,
         info=info,
     )

@@ -1,9 +1,16 @@
 """Deterministic, seeded train/validation carving for `tf.data` pipelines.
 
-Examples are identified by a string key (a file name or a TFDS id). A key's
-rank is the SHA-256 hash of `"{seed}:{key}"`, so a carve depends only on the
-set of keys and the seed: it is the same across runs, machines and library
-versions, and independent of the order in which examples are stored.
+Two ways, both reproducible and disjoint:
+
+- `window_split`: TFDS split slicing. A prepared TFDS split stores its
+  examples in an order fixed by the hashes of their keys (TFDS shuffles
+  them when it prepares the data, the same way on every machine), so a
+  window of that order is a sample mixed across labels; the seed moves the
+  window. Nothing is read to carve it.
+- `carve` (with `read_keys` and `select`) for carves that depend on what a
+  key says, such as FSDD's speakers and takes: a key's rank is the SHA-256
+  hash of `"{seed}:{key}"`, so a carve depends only on the set of keys and
+  the seed, not on the order in which examples are stored.
 """
 
 import hashlib
@@ -30,6 +37,47 @@ def seeded_order(keys: Iterable[str], seed: int) -> list[str]:
         set(keys),
         key=lambda key: hashlib.sha256(f"{seed}:{key}".encode()).digest(),
     )
+
+
+def window_split(
+    split: str, num_examples: int, fraction: float, seed: int
+) -> tuple[str, str | None]:
+    """TFDS split strings (train, validation) carving `split` in two.
+
+    Validation is `round(fraction * num_examples)` consecutive examples of
+    `split`, starting at an offset chosen by the seed and wrapping around
+    its end; train is the rest. Validation is None for an empty carve.
+
+    >>> window_split("train", 10, 0.3, seed=1)
+    ('train[:3]+train[6:]', 'train[3:6]')
+    """
+    count = int(round(check_fraction(fraction) * num_examples))
+    if count == 0:
+        return split, None
+    digest = hashlib.sha256(f"{seed}".encode()).digest()
+    start = int.from_bytes(digest[:8], "big") % num_examples
+    end = start + count
+    if end <= num_examples:
+        validation = [(start, end)]
+        train = [(0, start), (end, num_examples)]
+    else:
+        validation = [(start, num_examples), (0, end - num_examples)]
+        train = [(end - num_examples, start)]
+
+    def spec(ranges):
+        pieces = [
+            split
+            + "["
+            + (f"{a}" if a else "")
+            + ":"
+            + (f"{b}" if b < num_examples else "")
+            + "]"
+            for a, b in ranges
+            if b > a
+        ]
+        return "+".join(pieces)
+
+    return spec(train), spec(validation)
 
 
 def carve(keys: Iterable[str], fraction: float, seed: int) -> set[str]:

@@ -24,8 +24,8 @@ from zoo.layers.pooling import LpPooling1D
 from zoo.layers.pooling import MaskedAveragePooling1D
 from zoo.layers.pooling import MaskedMaxPooling1D
 from zoo.layers.pyramid import PyramidRNN
-from zoo.layers.recurrent import RecurrentCell
 from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.stacked import StackedRNN
 from zoo.layers.time_reduction import TimeReduction
 

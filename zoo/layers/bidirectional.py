@@ -6,11 +6,10 @@ import keras
 from keras import ops
 
 from zoo.layers import validation
-from zoo.layers.recurrent import paired_loop
-from zoo.layers.recurrent import paired_loop_obstacle
-from zoo.layers.recurrent import paired_loop_pays
 
-MERGE_MODES = ("concat", "sum", "mul", "ave", "dense", None)
+# f3: how the two directions merge into one output, or None (kept apart).
+MERGED_MODES = ("concat", "sum", "mul", "ave", "dense")
+MERGE_MODES = (*MERGED_MODES, None)
 
 
 def _as_list(value):
@@ -45,15 +44,6 @@ class Bidirectional(keras.layers.Layer):
             default a copy of `layer` with `go_backwards` flipped.
         merge_units: Output size of the "dense" merge (default: the wrapped
             layer's `units`).
-        fuse_directions: "auto" (default), True or False: run both
-            directions in one time loop of T trips (step t computes the
-            forward step at t and the backward step at T-1-t) instead of
-            two loops. Same results; it applies to two zoo recurrent layers
-            that are not stateful, unrolled or recurrent-dropped, called
-            without `initial_state`. True fuses wherever it applies and
-            raises otherwise; "auto" fuses where that was measured to pay,
-            which is nowhere so far (on a 2-core CPU it trained within ±5%
-            of two loops: see `recurrent.paired_loop_pays`).
 
     Call arguments:
         inputs: [batch, time, features]. mask: optional [batch, time].
@@ -66,12 +56,15 @@ class Bidirectional(keras.layers.Layer):
         then the backward final states.
 
     Masking: both directions skip masked steps; the output mask is the input
-        mask when sequences are returned.
+        mask when sequences are returned. As in `keras.layers.Bidirectional`,
+        a layer that returns sequences outputs zeros at masked steps (both
+        directions get `zero_output_for_mask=return_sequences`), so the
+        output equals Keras' wrapper around the same layer at every step.
 
     Example:
         >>> from zoo.layers import LSTM
-        >>> Bidirectional(LSTM(4, return_sequences=True))(
-        ...     keras.ops.ones((2, 6, 3))).shape
+        >>> layer = Bidirectional(LSTM(4, return_sequences=True))
+        >>> tuple(layer(keras.ops.ones((2, 6, 3))).shape)
         (2, 6, 8)
 
     Reference:
@@ -85,7 +78,6 @@ class Bidirectional(keras.layers.Layer):
         merge_mode: str | None = "concat",
         backward_layer=None,
         merge_units: int | None = None,
-        fuse_directions="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,12 +94,6 @@ class Bidirectional(keras.layers.Layer):
         if merge_units is not None:
             validation.positive_int("merge_units", merge_units)
         self.merge_units = merge_units
-        if fuse_directions not in ("auto", True, False):
-            raise ValueError(
-                "Received an invalid value for argument `fuse_directions`, "
-                f"expected 'auto', True or False, got {fuse_directions!r}."
-            )
-        self.fuse_directions = fuse_directions
         config = layer.get_config()
         self.forward_layer = layer.__class__.from_config(
             {**config, "name": "forward_" + config["name"]}
@@ -120,6 +106,10 @@ class Bidirectional(keras.layers.Layer):
             }
             backward_layer = layer.__class__.from_config(backward_config)
         self.backward_layer = backward_layer
+        for direction in (self.forward_layer, self.backward_layer):
+            # Zeros at masked steps, as keras.layers.Bidirectional does.
+            if hasattr(direction, "zero_output_for_mask"):
+                direction.zero_output_for_mask = direction.return_sequences
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
         self.supports_masking = True
@@ -143,46 +133,20 @@ class Bidirectional(keras.layers.Layer):
         half = len(states) // 2
         return states[:half], states[half:]
 
-    def _fuses(self, initial_state) -> bool:
-        """Whether this call runs both directions in one loop."""
-        if self.fuse_directions is False:
-            return False
-        obstacle = paired_loop_obstacle(self.forward_layer, self.backward_layer)
-        if obstacle is None and initial_state is not None:
-            obstacle = "an initial state was given"
-        if self.fuse_directions is True:
-            if obstacle is not None:
-                raise ValueError(
-                    "fuse_directions=True was given, but the directions "
-                    f"cannot share one loop: {obstacle}. Pass "
-                    "fuse_directions='auto' to run them separately there."
-                )
-            return True
-        return obstacle is None and paired_loop_pays()
-
     def call(self, sequences, initial_state=None, mask=None, training=None):
-        if self._fuses(initial_state):
-            forward, backward = paired_loop(
-                self.forward_layer,
-                self.backward_layer,
-                sequences,
-                mask=mask[0] if isinstance(mask, (list, tuple)) else mask,
-                training=bool(training),
-            )
-        else:
-            forward_state, backward_state = self._split_states(initial_state)
-            forward = self.forward_layer(
-                sequences,
-                initial_state=forward_state,
-                mask=mask,
-                training=training,
-            )
-            backward = self.backward_layer(
-                sequences,
-                initial_state=backward_state,
-                mask=mask,
-                training=training,
-            )
+        forward_state, backward_state = self._split_states(initial_state)
+        forward = self.forward_layer(
+            sequences,
+            initial_state=forward_state,
+            mask=mask,
+            training=training,
+        )
+        backward = self.backward_layer(
+            sequences,
+            initial_state=backward_state,
+            mask=mask,
+            training=training,
+        )
         forward, backward = _as_list(forward), _as_list(backward)
         a, b = forward[0], backward[0]
         if self.return_sequences:
@@ -251,7 +215,6 @@ class Bidirectional(keras.layers.Layer):
                     self.backward_layer
                 ),
                 "merge_units": self.merge_units,
-                "fuse_directions": self.fuse_directions,
             }
         )
         return config
@@ -259,6 +222,9 @@ class Bidirectional(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Files saved before fuse_directions was removed (it never changed
+        # results) still load.
+        config.pop("fuse_directions", None)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"))
         backward = keras.saving.deserialize_keras_object(
             config.pop("backward_layer")

@@ -6,12 +6,12 @@ import keras
 from keras import ops
 
 from zoo.layers import validation
-from zoo.layers.recurrent import RecurrentCell
 from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.recurrent_cell import GatedCell
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class GRUCell(RecurrentCell):
+class GRUCell(GatedCell):
     """One GRU step with an update gate z and a reset gate r.
 
     With gates in Keras' order (z, r, candidate):
@@ -30,6 +30,8 @@ class GRUCell(RecurrentCell):
         units: Size of the state h.
         reset_after: Apply the reset gate after the recurrent product
             (default True, Keras' and cuDNN's convention).
+        activation, recurrent_activation: Candidate and gate activations
+            (default tanh and sigmoid).
         Other arguments as in `RecurrentCell`.
 
     Reference:
@@ -60,12 +62,12 @@ class GRUCell(RecurrentCell):
             return None
         return self.bias[0] if self.reset_after else self.bias
 
-    def step(self, projected_inputs, states, training=False):
+    def step(self, projected_inputs, states, recurrent_dropout_mask=None):
         previous = states[0] if isinstance(states, (list, tuple)) else states
         units = self.units
         # Splits, not slices: a split's gradient is one concat.
         x_z, x_r, x_h = ops.split(projected_inputs, 3, axis=-1)
-        dropped = self.recurrent_state(previous)
+        dropped = self.dropped_state(previous, recurrent_dropout_mask)
         if self.reset_after:
             # One product for all three blocks; r scales U_h·h afterwards.
             recurrent = ops.matmul(dropped, self.recurrent_kernel)
@@ -90,11 +92,8 @@ class GRUCell(RecurrentCell):
         return output, [output]
 
     def fused_kernel(self) -> str | None:
-        keras_activations = (
-            self.activation is keras.activations.tanh
-            and self.recurrent_activation is keras.activations.sigmoid
-        )
-        return "gru" if keras_activations and self.use_bias else None
+        keras_cell = self.uses_keras_activations() and self.use_bias
+        return "gru" if keras_cell else None
 
     def get_config(self):
         config = super().get_config()
@@ -124,7 +123,7 @@ class GRU(RecurrentLayer):
     Masking: masked steps keep the state and repeat the previous output.
 
     Example:
-        >>> GRU(4)(keras.ops.ones((2, 7, 3))).shape
+        >>> tuple(GRU(4)(keras.ops.ones((2, 7, 3))).shape)
         (2, 4)
 
     Reference:

@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from zoo.layers import validation
-from zoo.layers.recurrent import RecurrentCell
 from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.recurrent_cell import GatedCell
 
 # The nine configurations of Greff et al. 2015, "LSTM: A Search Space
 # Odyssey", Table 1. Each differs from the vanilla LSTM (V, with peepholes) in
@@ -63,7 +63,7 @@ def resolve_switches(variant: str | None, **switches) -> dict[str, bool]:
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LSTMCell(RecurrentCell):
+class LSTMCell(GatedCell):
     """One LSTM step: c is the slow memory, h the fast output.
 
     With z = W·x + U·h + b split into the blocks (i, f, c, o):
@@ -100,6 +100,8 @@ class LSTMCell(RecurrentCell):
         unit_forget_bias: Initialise the forget gate bias to 1 (Jozefowicz et
             al. 2015); with a coupled gate (f = 1 - i), the input gate bias
             starts at -1 instead, which gives the same open forget gate.
+        activation, recurrent_activation: Block input/output and gate
+            activations (default tanh and sigmoid).
         Other arguments as in `RecurrentCell`.
 
     References:
@@ -224,10 +226,11 @@ class LSTMCell(RecurrentCell):
                 size, size, "gate_recurrent_kernel"
             )
 
-    def step(self, projected_inputs, states, training=False):
+    def step(self, projected_inputs, states, recurrent_dropout_mask=None):
         h, c = states[0], states[1]
         z = projected_inputs + ops.matmul(
-            self.recurrent_state(h), self.recurrent_kernel
+            self.dropped_state(h, recurrent_dropout_mask),
+            self.recurrent_kernel,
         )
         # One split (its gradient is a concat) rather than one slice per
         # block (each slice's gradient is a zero-padded full copy).
@@ -275,11 +278,8 @@ class LSTMCell(RecurrentCell):
             getattr(self, name) == value
             for name, value in SWITCH_DEFAULTS.items()
         )
-        keras_activations = (
-            self.activation is keras.activations.tanh
-            and self.recurrent_activation is keras.activations.sigmoid
-        )
-        return "lstm" if stock and keras_activations and self.use_bias else None
+        keras_cell = stock and self.uses_keras_activations()
+        return "lstm" if keras_cell and self.use_bias else None
 
     def get_config(self):
         config = super().get_config()
@@ -318,7 +318,8 @@ class LSTM(RecurrentLayer):
     Masking: masked steps keep the states and repeat the previous output.
 
     Example:
-        >>> LSTM(16, variant="CIFG")(keras.ops.ones((2, 10, 8))).shape
+        >>> layer = LSTM(16, variant="CIFG")
+        >>> tuple(layer(keras.ops.ones((2, 10, 8))).shape)
         (2, 16)
 
     Reference:

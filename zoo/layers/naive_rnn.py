@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.layers.recurrent import RecurrentCell
 from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.recurrent_cell import ActivatedCell
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class NaiveRNNCell(RecurrentCell):
+class NaiveRNNCell(ActivatedCell):
     """One step of the naive RNN: h' = act(W^h·h + W^i·x + b), y = h'.
 
     The lecture's simplest f: the same function, with the same weights,
@@ -36,18 +36,14 @@ class NaiveRNNCell(RecurrentCell):
         )
         self.bias = self._add_bias((self.units,)) if self.use_bias else None
 
-    def step(self, projected_inputs, states, training=False):
+    def step(self, projected_inputs, states, recurrent_dropout_mask=None):
         previous = states[0] if isinstance(states, (list, tuple)) else states
         recurrent = ops.matmul(
-            self.recurrent_state(previous), self.recurrent_kernel
+            self.dropped_state(previous, recurrent_dropout_mask),
+            self.recurrent_kernel,
         )
         output = self.activation(projected_inputs + recurrent)
         return output, [output]
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("recurrent_activation")
-        return config
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -75,7 +71,7 @@ class NaiveRNN(RecurrentLayer):
 
     Example:
         >>> layer = NaiveRNN(8, return_sequences=True)
-        >>> layer(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(layer(keras.ops.ones((2, 5, 3))).shape)
         (2, 5, 8)
 
     Reference:
@@ -83,7 +79,3 @@ class NaiveRNN(RecurrentLayer):
     """
 
     cell_class = NaiveRNNCell
-
-    def __init__(self, units: int, activation="tanh", **kwargs):
-        kwargs.pop("recurrent_activation", None)
-        super().__init__(units, activation=activation, **kwargs)

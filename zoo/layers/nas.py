@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from zoo.layers.recurrent import RecurrentCell
 from zoo.layers.recurrent import RecurrentLayer
+from zoo.layers.recurrent_cell import RecurrentCell
 
 _BRANCHES = 8
 
@@ -51,9 +51,12 @@ class NASCell(RecurrentCell):
     def input_bias(self):
         return None
 
-    def step(self, projected_inputs, states, training=False):
+    def step(self, projected_inputs, states, recurrent_dropout_mask=None):
         h, c = states[0], states[1]
-        recurrent = ops.matmul(self.recurrent_state(h), self.recurrent_kernel)
+        recurrent = ops.matmul(
+            self.dropped_state(h, recurrent_dropout_mask),
+            self.recurrent_kernel,
+        )
         if self.use_bias:
             recurrent = recurrent + self.bias
         x = ops.split(projected_inputs, _BRANCHES, axis=-1)
@@ -79,13 +82,6 @@ class NASCell(RecurrentCell):
         new_h = tanh(new_c * tanh(layer2[2] + layer2[3]))
         return new_h, [new_h, new_c]
 
-    def get_config(self):
-        config = super().get_config()
-        # The branch activations are fixed by the architecture.
-        config.pop("activation")
-        config.pop("recurrent_activation")
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
 class NAS(RecurrentLayer):
@@ -102,7 +98,7 @@ class NAS(RecurrentLayer):
         `return_sequences`; plus the final states [h, c] with `return_state`.
 
     Example:
-        >>> NAS(8)(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(NAS(8)(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
 
     Reference:

@@ -122,8 +122,24 @@ class MaskedAveragePooling1D(_LocalPooling1D):
         return total / ops.maximum(count, 1e-9)
 
 
+class _NormPooling1D(_LocalPooling1D):
+    """The Lp norm of each window, (Σ_window |x|^p)^(1/p); `p` is set by
+    the subclass."""
+
+    p: float
+
+    def call(self, inputs, mask=None):
+        powered = ops.power(ops.abs(inputs), self.p)
+        powered = self._masked(powered, mask, 0.0)
+        window_mean = ops.average_pool(
+            powered, self.pool_size, self.strides, self.padding
+        )
+        # The epsilon keeps the gradient of x^(1/p) finite at 0.
+        return ops.power(window_mean * self.pool_size + 1e-12, 1.0 / self.p)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class LpPooling1D(_LocalPooling1D):
+class LpPooling1D(_NormPooling1D):
     """Lp pooling along time: y_t = (Σ_window |x|^p)^(1/p).
 
     p = 1 sums magnitudes, p = 2 is L2 pooling (the Euclidean norm of each
@@ -151,15 +167,6 @@ class LpPooling1D(_LocalPooling1D):
             )
         self.p = float(p)
 
-    def call(self, inputs, mask=None):
-        powered = ops.power(ops.abs(inputs), self.p)
-        powered = self._masked(powered, mask, 0.0)
-        window_mean = ops.average_pool(
-            powered, self.pool_size, self.strides, self.padding
-        )
-        # The epsilon keeps the gradient of x^(1/p) finite at 0.
-        return ops.power(window_mean * self.pool_size + 1e-12, 1.0 / self.p)
-
     def get_config(self):
         config = super().get_config()
         config["p"] = self.p
@@ -167,20 +174,13 @@ class LpPooling1D(_LocalPooling1D):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class L2Pooling1D(LpPooling1D):
+class L2Pooling1D(_NormPooling1D):
     """L2 pooling along time: the Euclidean norm of each window (p = 2).
 
     Args: pool_size, strides (default pool_size), padding ("valid"/"same").
     """
 
-    def __init__(self, pool_size: int = 2, **kwargs):
-        kwargs.pop("p", None)
-        super().__init__(p=2.0, pool_size=pool_size, **kwargs)
-
-    def get_config(self):
-        config = super().get_config()
-        config.pop("p")
-        return config
+    p = 2.0
 
 
 class _GlobalPooling1D(keras.layers.Layer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from zoo.layers import validation
+from zoo.layers.bidirectional import MERGED_MODES
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.time_reduction import MODES as TIME_REDUCTION_MODES
 from zoo.layers.time_reduction import TimeReduction
@@ -45,8 +46,8 @@ class PyramidRNN(keras.layers.Layer):
 
     Example:
         >>> from zoo.layers import LSTM
-        >>> PyramidRNN(LSTM(4), num_levels=2)(
-        ...     keras.ops.ones((1, 16, 3))).shape
+        >>> pyramid = PyramidRNN(LSTM(4), num_levels=2)
+        >>> tuple(pyramid(keras.ops.ones((1, 16, 3))).shape)
         (1, 4, 8)
 
     Reference:
@@ -70,7 +71,7 @@ class PyramidRNN(keras.layers.Layer):
             )
         self.num_levels = validation.non_negative_int("num_levels", num_levels)
         self.merge_mode = validation.one_of(
-            "merge_mode", merge_mode, ("concat", "sum", "mul", "ave", "dense")
+            "merge_mode", merge_mode, MERGED_MODES
         )
         self.reduction_mode = validation.one_of(
             "reduction_mode", reduction_mode, TIME_REDUCTION_MODES

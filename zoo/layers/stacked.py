@@ -37,7 +37,7 @@ class StackedRNN(keras.layers.Layer):
     Example:
         >>> from zoo.layers import LSTM
         >>> stack = StackedRNN([LSTM(8, return_sequences=True), LSTM(8)])
-        >>> stack(keras.ops.ones((2, 5, 3))).shape
+        >>> tuple(stack(keras.ops.ones((2, 5, 3))).shape)
         (2, 8)
 
     Reference:

@@ -40,7 +40,7 @@ class TimeReduction(keras.layers.Layer):
         frame is). Without an input mask there is no output mask.
 
     Example:
-        >>> TimeReduction(2)(keras.ops.ones((1, 5, 3))).shape
+        >>> tuple(TimeReduction(2)(keras.ops.ones((1, 5, 3))).shape)
         (1, 3, 6)
 
     Reference:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from zoo import layers as zoo_layers
 from zoo.layers import validation
+from zoo.layers.bidirectional import MERGED_MODES
 from zoo.models import common
 from zoo.registry import register_model
 
-BIDIRECTIONAL_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "units": 128,
-    "num_layers": 1,
-    "merge_mode": "concat",
-    "pooling": "max",
-    "recurrent_dropout": 0.0,
-}
-BIDIRECTIONAL_LSTM_DEFAULTS = {**BIDIRECTIONAL_DEFAULTS, "variant": None}
+
+def _bidirectional(
+    *,
+    units: int = 128,
+    num_layers: int = 1,
+    merge_mode: str = "concat",
+    pooling: str = "max",
+    recurrent_dropout: float = 0.0,
+):
+    """Hyperparameters of the bidirectional models (a template)."""
+
+
+def _lstm(*, variant: str | None = None):
+    """The LSTM variant (a template); see `zoo.layers.LSTM_VARIANTS`."""
 
 
 def _create_bidirectional(name: str, cell: str, config: dict):
@@ -23,11 +29,7 @@ def _create_bidirectional(name: str, cell: str, config: dict):
     num_layers = validation.positive_int("num_layers", config["num_layers"])
     pooling = validation.one_of("pooling", config["pooling"], common.POOLINGS)
     # The model needs one merged output: f3 = None (both) is for layers.
-    validation.one_of(
-        "merge_mode",
-        config["merge_mode"],
-        ("concat", "sum", "mul", "ave", "dense"),
-    )
+    validation.one_of("merge_mode", config["merge_mode"], MERGED_MODES)
     keep_sequence = common.keeps_sequence(config)
     model_input, hidden = common.model_inputs(**config)
     for index in range(num_layers):
@@ -49,22 +51,20 @@ def _create_bidirectional(name: str, cell: str, config: dict):
 
 
 @register_model(
-    defaults=BIDIRECTIONAL_LSTM_DEFAULTS,
     structure="embedding/features → BiLSTM (f3 = concat) → max pool → head",
     reference="Schuster & Paliwal 1997; Graves & Schmidhuber 2005",
 )
-def bidirectional_lstm(**overrides):
+@common.hyperparameters(_bidirectional, _lstm)
+def bidirectional_lstm(*, name, **config):
     """Forward and backward LSTMs merged by f3, pooled over time."""
-    config = {**BIDIRECTIONAL_LSTM_DEFAULTS, **overrides}
-    return _create_bidirectional("bidirectional_lstm", "lstm", config)
+    return _create_bidirectional(name, "lstm", config)
 
 
 @register_model(
-    defaults=BIDIRECTIONAL_DEFAULTS,
     structure="embedding/features → BiGRU (f3 = concat) → max pool → head",
     reference="Schuster & Paliwal 1997; Cho et al. 2014",
 )
-def bidirectional_gru(**overrides):
+@common.hyperparameters(_bidirectional)
+def bidirectional_gru(*, name, **config):
     """Forward and backward GRUs merged by f3, pooled over time."""
-    config = {**BIDIRECTIONAL_DEFAULTS, **overrides}
-    return _create_bidirectional("bidirectional_gru", "gru", config)
+    return _create_bidirectional(name, "gru", config)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import keras
 
 from zoo import layers as zoo_layers
@@ -9,19 +12,65 @@ from zoo.layers import validation
 
 INPUT_KINDS = ("tokens", "features")
 HEADS = ("classify", "sequence")
-POOLINGS = ("last", "max", "average")
+# Pooling over time for the classify head: over all steps, or the last one
+# (recurrent encoders only).
+GLOBAL_POOLINGS = ("max", "average")
+POOLINGS = ("last", *GLOBAL_POOLINGS)
 
-# Hyperparameters every builder takes, with their documented defaults.
-COMMON_DEFAULTS = {
-    "inputs": "tokens",
-    "vocabulary_size": 20000,
-    "embedding_dim": 128,
-    "feature_dim": 40,
-    "head": "classify",
-    "num_classes": 2,
-    "output_activation": "softmax",
-    "dropout": 0.0,
-}
+
+def common_hyperparameters(
+    *,
+    inputs: str = "tokens",
+    vocabulary_size: int = 20000,
+    embedding_dim: int = 128,
+    feature_dim: int = 40,
+    head: str = "classify",
+    num_classes: int = 2,
+    output_activation: str | None = "softmax",
+    dropout: float = 0.0,
+):
+    """The hyperparameters every builder takes, with their defaults.
+
+    A signature template for `hyperparameters`; never called.
+    """
+
+
+def hyperparameters(*templates, **defaults):
+    """Gives a builder the typed keyword-only parameters of its templates.
+
+    The decorated function `create(*, name, **config)` becomes a builder
+    whose signature (shown by `help` and read by the registry) is `name`,
+    the parameters of `common_hyperparameters`, then those of `templates`
+    (signature-only functions; a later one wins), with `defaults`
+    replacing their defaults. Called, it binds the caller's arguments to
+    that signature, fills in the defaults, and passes the full config on.
+    """
+
+    def decorator(create):
+        parameters = {}
+        for template in (common_hyperparameters, *templates):
+            signature = inspect.signature(template)
+            parameters.update(signature.parameters)
+        for key, value in defaults.items():
+            parameters[key] = parameters[key].replace(default=value)
+        name = inspect.Parameter(
+            "name", inspect.Parameter.KEYWORD_ONLY, annotation="str"
+        )
+        signature = inspect.Signature(
+            [name, *parameters.values()], return_annotation="keras.Model"
+        )
+
+        @functools.wraps(create)
+        def builder(**arguments):
+            bound = signature.bind(**arguments)
+            bound.apply_defaults()
+            return create(**bound.arguments)
+
+        builder.__signature__ = signature
+        return builder
+
+    return decorator
+
 
 CELLS = {
     "naive": zoo_layers.NaiveRNN,
@@ -100,7 +149,7 @@ def recurrent_layer(cell: str, units: int, *, variant=None, **arguments):
 
 def pool_sequence(sequence, pooling: str, name: str = "pool"):
     """[batch, time, f] -> [batch, f] with masked max or average pooling."""
-    validation.one_of("pooling", pooling, ("max", "average"))
+    validation.one_of("pooling", pooling, GLOBAL_POOLINGS)
     if pooling == "max":
         return zoo_layers.GlobalMaskedMaxPooling1D(name=name)(sequence)
     return zoo_layers.GlobalMaskedAveragePooling1D(name=name)(sequence)
@@ -122,7 +171,7 @@ def finish_model(
     mixed precision. Works for [batch, f] (classify) and [batch, time, f]
     (sequence) alike. Returns the Functional model named `name`.
     """
-    if config["head"] == "classify" and pooling in ("max", "average"):
+    if config["head"] == "classify" and pooling in GLOBAL_POOLINGS:
         hidden = pool_sequence(hidden, pooling)
     if config["dropout"]:
         hidden = keras.layers.Dropout(config["dropout"], name="head_dropout")(

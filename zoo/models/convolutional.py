@@ -15,32 +15,38 @@ POOL_TYPES = {
     "l2": zoo_layers.L2Pooling1D,
 }
 
-CNN_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "filters": 128,
-    "kernel_size": 5,
-    "strides": 1,
-    "padding": "same",
-    "num_blocks": 2,
-    "pool_type": "max",
-    "pool_size": 2,
-    "pooling": "max",
-}
-CLDNN_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "inputs": "features",
-    "filters": 128,
-    "kernel_size": 5,
-    "pool_type": "max",
-    "pool_size": 1,
-    "projection_dim": 128,
-    "units": 128,
-    "num_lstm_layers": 2,
-    "variant": None,
-    "dnn_units": 128,
-    "dnn_layers": 1,
-    "pooling": "max",
-}
+
+def _cnn(
+    *,
+    filters: int = 128,
+    kernel_size: int = 5,
+    strides: int = 1,
+    padding: str = "same",
+    num_blocks: int = 2,
+    pool_type: str = "max",
+    pool_size: int = 2,
+    pooling: str = "max",
+):
+    """Hyperparameters of the CNN (a template)."""
+
+
+def _cldnn(
+    *,
+    inputs: str = "features",
+    filters: int = 128,
+    kernel_size: int = 5,
+    pool_type: str = "max",
+    pool_size: int = 1,
+    projection_dim: int = 128,
+    units: int = 128,
+    num_lstm_layers: int = 2,
+    variant: str | None = None,
+    dnn_units: int = 128,
+    dnn_layers: int = 1,
+    pooling: str = "max",
+):
+    """Hyperparameters of the CLDNN (a template); speech features are the
+    default input."""
 
 
 def _conv_block(
@@ -78,7 +84,7 @@ def _create_cnn(name: str, config: dict):
     validation.positive_int("num_blocks", config["num_blocks"])
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
-    validation.one_of("pooling", config["pooling"], ("max", "average"))
+    validation.one_of("pooling", config["pooling"], common.GLOBAL_POOLINGS)
     model_input, hidden = common.model_inputs(**config)
     for index in range(config["num_blocks"]):
         hidden = _conv_block(
@@ -110,7 +116,7 @@ def _create_cldnn(name: str, config: dict):
     validation.non_negative_int("dnn_layers", config["dnn_layers"])
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
-    validation.one_of("pooling", config["pooling"], ("max", "average"))
+    validation.one_of("pooling", config["pooling"], common.GLOBAL_POOLINGS)
     model_input, hidden = common.model_inputs(**config)
     # C: convolution reduces spectral variation.
     hidden = _conv_block(
@@ -150,21 +156,21 @@ def _create_cldnn(name: str, config: dict):
 
 
 @register_model(
-    defaults=CNN_DEFAULTS,
     structure="embedding/features → N × (Conv1D, pool along time) → "
     "global max pool → head",
     reference="Kim, EMNLP 2014; LeCun et al. 1998",
 )
-def cnn(**overrides):
+@common.hyperparameters(_cnn)
+def cnn(*, name, **config):
     """1-D convolutions along time with local and global pooling."""
-    return _create_cnn("cnn", {**CNN_DEFAULTS, **overrides})
+    return _create_cnn(name, config)
 
 
 @register_model(
-    defaults=CLDNN_DEFAULTS,
     structure="features/embedding → Conv1D → linear → 2 × LSTM → DNN → head",
     reference="Sainath et al., ICASSP 2015",
 )
-def cldnn(**overrides):
+@common.hyperparameters(_cldnn)
+def cldnn(*, name, **config):
     """Convolution, LSTM and fully connected layers, in that order."""
-    return _create_cldnn("cldnn", {**CLDNN_DEFAULTS, **overrides})
+    return _create_cldnn(name, config)

@@ -8,12 +8,14 @@ from zoo.layers import validation
 from zoo.models import common
 from zoo.registry import register_model
 
-MLP_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "hidden_units": 128,
-    "num_layers": 2,
-    "pooling": "average",
-}
+
+def _mlp(
+    *,
+    hidden_units: int = 128,
+    num_layers: int = 2,
+    pooling: str = "average",
+):
+    """Hyperparameters of the MLP (a template)."""
 
 
 def _create_mlp(name: str, config: dict):
@@ -33,10 +35,10 @@ def _create_mlp(name: str, config: dict):
 
 
 @register_model(
-    defaults=MLP_DEFAULTS,
     structure="embedding/features → average pool → N × dense → head",
     reference="Rumelhart, Hinton & Williams 1986",
 )
-def mlp(**overrides):
+@common.hyperparameters(_mlp)
+def mlp(*, name, **config):
     """The baseline: pooled embeddings through fully connected layers."""
-    return _create_mlp("mlp", {**MLP_DEFAULTS, **overrides})
+    return _create_mlp(name, config)

@@ -7,23 +7,29 @@ from zoo.layers import validation
 from zoo.models import common
 from zoo.registry import register_model
 
-PYRAMID_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "inputs": "features",
-    "units": 128,
-    "num_levels": 3,
-    "merge_mode": "concat",
-    "reduction_mode": "concat",
-    "pooling": "max",
-    "recurrent_dropout": 0.0,
-}
-PYRAMID_LSTM_DEFAULTS = {**PYRAMID_DEFAULTS, "variant": None}
+
+def _pyramid(
+    *,
+    inputs: str = "features",
+    units: int = 128,
+    num_levels: int = 3,
+    merge_mode: str = "concat",
+    reduction_mode: str = "concat",
+    pooling: str = "max",
+    recurrent_dropout: float = 0.0,
+):
+    """Hyperparameters of the pyramid models (a template); speech features
+    are the default input."""
+
+
+def _lstm(*, variant: str | None = None):
+    """The LSTM variant (a template); see `zoo.layers.LSTM_VARIANTS`."""
 
 
 def _create_pyramid(name: str, cell: str, config: dict):
     common.check_common(config)
     pooling = validation.one_of(
-        "pooling", config["pooling"], ("max", "average")
+        "pooling", config["pooling"], common.GLOBAL_POOLINGS
     )
     model_input, sequence = common.model_inputs(**config)
     template = common.recurrent_layer(
@@ -44,23 +50,20 @@ def _create_pyramid(name: str, cell: str, config: dict):
 
 
 @register_model(
-    defaults=PYRAMID_LSTM_DEFAULTS,
     structure="features/embedding → BiLSTM → N × (halve time, BiLSTM) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
-def pyramid_lstm(**overrides):
+@common.hyperparameters(_pyramid, _lstm)
+def pyramid_lstm(*, name, **config):
     """The LAS listener: each of N BiLSTM levels halves the time axis."""
-    config = {**PYRAMID_LSTM_DEFAULTS, **overrides}
-    return _create_pyramid("pyramid_lstm", "lstm", config)
+    return _create_pyramid(name, "lstm", config)
 
 
 @register_model(
-    defaults=PYRAMID_DEFAULTS,
     structure="features/embedding → BiGRU → N × (halve time, BiGRU) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
-def pyramid_gru(**overrides):
+@common.hyperparameters(_pyramid)
+def pyramid_gru(*, name, **config):
     """The pyramidal encoder with GRU cells."""
-    return _create_pyramid(
-        "pyramid_gru", "gru", {**PYRAMID_DEFAULTS, **overrides}
-    )
+    return _create_pyramid(name, "gru", config)

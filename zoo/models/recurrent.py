@@ -7,15 +7,22 @@ from zoo.layers import validation
 from zoo.models import common
 from zoo.registry import register_model
 
-RNN_DEFAULTS = {
-    **common.COMMON_DEFAULTS,
-    "units": 128,
-    "pooling": "last",
-    "recurrent_dropout": 0.0,
-}
-LSTM_DEFAULTS = {**RNN_DEFAULTS, "variant": None}
-STACKED_DEFAULTS = {**RNN_DEFAULTS, "num_layers": 2, "residual": False}
-STACKED_LSTM_DEFAULTS = {**STACKED_DEFAULTS, "variant": None}
+
+def _recurrent(
+    *,
+    units: int = 128,
+    pooling: str = "last",
+    recurrent_dropout: float = 0.0,
+):
+    """Hyperparameters of the single-layer RNN models (a template)."""
+
+
+def _lstm(*, variant: str | None = None):
+    """The LSTM variant (a template); see `zoo.layers.LSTM_VARIANTS`."""
+
+
+def _stacked(*, num_layers: int = 2, residual: bool = False):
+    """Hyperparameters of the stacked models (a template)."""
 
 
 def _encode_and_head(model_input, sequence, recurrent, *, name, **config):
@@ -80,87 +87,80 @@ def _create_stacked(name: str, cell: str, config: dict):
 
 
 @register_model(
-    defaults=RNN_DEFAULTS,
     structure="embedding/features → naive RNN → head",
     reference="Elman, Cognitive Science 1990",
 )
-def naive_rnn(**overrides):
+@common.hyperparameters(_recurrent)
+def naive_rnn(*, name, **config):
     """The naive RNN h' = tanh(W^h·h + W^i·x + b) and a dense head."""
-    return _create_recurrent(
-        "naive_rnn", "naive", {**RNN_DEFAULTS, **overrides}
-    )
+    return _create_recurrent(name, "naive", config)
 
 
 @register_model(
-    defaults=LSTM_DEFAULTS,
     structure="embedding/features → LSTM (NP) → head",
     reference="Hochreiter & Schmidhuber 1997; Greff et al. 2015",
 )
-def lstm(**overrides):
+@common.hyperparameters(_recurrent, _lstm)
+def lstm(*, name, **config):
     """A single LSTM layer (stock/NP by default; any Greff variant)."""
-    return _create_recurrent("lstm", "lstm", {**LSTM_DEFAULTS, **overrides})
+    return _create_recurrent(name, "lstm", config)
 
 
 @register_model(
-    defaults={**LSTM_DEFAULTS, "variant": "V"},
     structure="embedding/features → peephole LSTM (V) → head",
     reference="Gers & Schmidhuber 2000; Greff et al. 2015",
 )
-def peephole_lstm(**overrides):
+@common.hyperparameters(_recurrent, _lstm, variant="V")
+def peephole_lstm(*, name, **config):
     """The vanilla LSTM of Greff et al.: gates peep at the cell state."""
-    config = {**LSTM_DEFAULTS, "variant": "V", **overrides}
-    return _create_recurrent("peephole_lstm", "lstm", config)
+    return _create_recurrent(name, "lstm", config)
 
 
 @register_model(
-    defaults={**LSTM_DEFAULTS, "variant": "CIFG"},
     structure="embedding/features → CIFG LSTM (f = 1 − i) → head",
     reference="Greff et al. 2015",
 )
-def cifg_lstm(**overrides):
+@common.hyperparameters(_recurrent, _lstm, variant="CIFG")
+def cifg_lstm(*, name, **config):
     """The LSTM with coupled input and forget gates (f = 1 - i)."""
-    config = {**LSTM_DEFAULTS, "variant": "CIFG", **overrides}
-    return _create_recurrent("cifg_lstm", "lstm", config)
+    return _create_recurrent(name, "lstm", config)
 
 
 @register_model(
-    defaults=RNN_DEFAULTS,
     structure="embedding/features → GRU → head",
     reference="Cho et al. 2014",
 )
-def gru(**overrides):
+@common.hyperparameters(_recurrent)
+def gru(*, name, **config):
     """A single GRU layer (reset and update gates, reset_after=True)."""
-    return _create_recurrent("gru", "gru", {**RNN_DEFAULTS, **overrides})
+    return _create_recurrent(name, "gru", config)
 
 
 @register_model(
-    defaults=RNN_DEFAULTS,
     structure="embedding/features → NAS cell RNN → head",
     reference="Zoph & Le, ICLR 2017",
 )
-def nas_rnn(**overrides):
+@common.hyperparameters(_recurrent)
+def nas_rnn(*, name, **config):
     """The recurrent cell found by neural architecture search."""
-    return _create_recurrent("nas_rnn", "nas", {**RNN_DEFAULTS, **overrides})
+    return _create_recurrent(name, "nas", config)
 
 
 @register_model(
-    defaults=STACKED_LSTM_DEFAULTS,
     structure="embedding/features → N stacked LSTMs → head",
     reference="Graves, Mohamed & Hinton, ICASSP 2013",
 )
-def stacked_lstm(**overrides):
+@common.hyperparameters(_recurrent, _stacked, _lstm)
+def stacked_lstm(*, name, **config):
     """The deep RNN: LSTM layers stacked, each reading the one below."""
-    config = {**STACKED_LSTM_DEFAULTS, **overrides}
-    return _create_stacked("stacked_lstm", "lstm", config)
+    return _create_stacked(name, "lstm", config)
 
 
 @register_model(
-    defaults=STACKED_DEFAULTS,
     structure="embedding/features → N stacked GRUs → head",
     reference="Graves, Mohamed & Hinton, ICASSP 2013",
 )
-def stacked_gru(**overrides):
+@common.hyperparameters(_recurrent, _stacked)
+def stacked_gru(*, name, **config):
     """The deep RNN with GRU layers."""
-    return _create_stacked(
-        "stacked_gru", "gru", {**STACKED_DEFAULTS, **overrides}
-    )
+    return _create_stacked(name, "gru", config)

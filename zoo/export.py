@@ -540,6 +540,6 @@ def portable_tracing():
         with zoo.export.portable_tracing():
             tf.saved_model.save(module, path, signatures=...)
     """
-    from zoo.layers.recurrent import fused_kernels_disabled
+    from zoo.layers.fused import fused_kernels_disabled
 
     return fused_kernels_disabled()

@@ -23,12 +23,10 @@ from keras import ops
 from zoo import keras_compat
 from zoo.layers import loops
 from zoo.layers import validation
-from zoo.layers.fused import fused_kernels_disabled
 from zoo.layers.fused import fused_loop
 from zoo.layers.recurrent_cell import RecurrentCell
 
-# fused_kernels_disabled is also importable from here (zoo.export uses it).
-__all__ = ["RecurrentLayer", "fused_kernels_disabled"]
+__all__ = ["RecurrentLayer"]
 
 
 @functools.cache

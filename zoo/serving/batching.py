@@ -71,7 +71,6 @@ class Batcher:
         signature: the signature to run.
         max_batch_size: most instances per model call.
         batch_timeout_s: how long to wait for more requests after the first.
-        debug_delay_s: test-only sleep before each model call.
         on_batch: called after each model call (for metrics).
         name: for the worker thread's name and logs.
     """
@@ -81,7 +80,6 @@ class Batcher:
         signature: SignatureInfo,
         max_batch_size: int = 32,
         batch_timeout_s: float = 0.005,
-        debug_delay_s: float = 0.0,
         on_batch: BatchListener | None = None,
         name: str = "",
     ) -> None:
@@ -93,7 +91,6 @@ class Batcher:
         self.signature = signature
         self.max_batch_size = max_batch_size
         self.batch_timeout_s = batch_timeout_s
-        self.debug_delay_s = debug_delay_s
         self.on_batch = on_batch
         self.name = name or signature.name
         self._queue: queue.Queue = queue.Queue()
@@ -219,8 +216,6 @@ class Batcher:
     def _run(self, batch: list[_Item]) -> None:
         if not batch:
             return
-        if self.debug_delay_s:
-            time.sleep(self.debug_delay_s)
         try:
             results = self._call(batch)
         except Exception as error:  # Retried one by one below.

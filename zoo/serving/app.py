@@ -223,6 +223,10 @@ class ServingApp:
         """Sends /v1/ paths (any case) to `handle_v1`; 404 otherwise."""
         if request.url.path.lower().startswith("/v1/"):
             return await self.handle_v1(request)
+        if request.url.path in ("/healthz", "/metrics"):
+            # GET and HEAD went to their own routes: any other method is
+            # caught here, by the catch-all route.
+            return await self.method_not_allowed(request, None)
         return await self.not_found(request, None)
 
     async def handle_v1(self, request: Request) -> Response:
@@ -401,7 +405,9 @@ class ServingApp:
         )
 
     async def method_not_allowed(self, request: Request, exc: Any) -> Response:
-        allow = (getattr(exc, "headers", None) or {}).get("Allow", "GET")
+        allow = (getattr(exc, "headers", None) or {}).get(
+            "Allow", _STATUS_METHODS
+        )
         error = errors.method_not_allowed(
             request.url.path, request.method, allow
         )

@@ -155,7 +155,8 @@ def start_server(model_dir: str, args) -> tuple:
     """Starts `python -m zoo.serving`; returns (process, port, grpc_port)."""
     port, grpc_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "zoo.serving", model_dir, "--port", str(port),
+        sys.executable, "-m", "zoo.serving", os.path.abspath(model_dir),
+        "--port", str(port),
         "--max-batch-size", str(args.max_batch_size),
         "--batch-timeout-ms", str(args.batch_timeout_ms),
         "--max-concurrency", str(max(args.concurrency) * 2),

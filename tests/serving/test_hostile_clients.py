@@ -362,3 +362,22 @@ def test_a_burst_of_maximal_requests_stays_under_the_worst_case(server):
     assert set(statuses) <= {200, 429} and 200 in statuses
     growth = rss_bytes(server.process.pid) - before
     assert growth < limits.worst_case_bytes(), (growth, statuses)
+
+
+def test_uvicorn_protocol_has_what_the_header_timeout_uses():
+    """zoo/serving/uvicorn_compat.py subclasses uvicorn's h11 protocol;
+    checked with uvicorn 0.54.0 and h11 0.16.0. A uvicorn that renames what
+    it uses fails here rather than in production."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.h11_impl import RequestResponseCycle
+
+    from zoo.serving.uvicorn_compat import header_timeout_protocol
+
+    for name in ["connection_made", "connection_lost", "on_response_complete"]:
+        assert callable(getattr(H11Protocol, name))
+    protocol = header_timeout_protocol(2.5)
+    assert issubclass(protocol, H11Protocol)
+    assert protocol.header_timeout_s == 2.5
+    assert (
+        "response_complete" in RequestResponseCycle.__init__.__code__.co_names
+    )

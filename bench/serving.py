@@ -102,6 +102,13 @@ def make_instances(signature, count: int, args, rng) -> dict:
     return instances
 
 
+def latest_version(model_dir: str) -> int:
+    """The newest version folder, by the one rule `zoo serve` uses."""
+    from zoo.export import versions
+
+    return versions(model_dir)[-1]
+
+
 def summarise(latencies: list[float], seconds: float, instances: int) -> dict:
     values = np.array(latencies) * 1000
     return {
@@ -133,7 +140,7 @@ def run_clients(
 def in_process(model_dir: str, instances: dict, args) -> dict:
     import tensorflow as tf
 
-    version = max(int(v) for v in os.listdir(model_dir) if v.isdigit())
+    version = latest_version(model_dir)
     function = tf.saved_model.load(
         os.path.join(model_dir, str(version))
     ).signatures["serving_default"]
@@ -288,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import tensorflow as tf
 
-    version = max(int(v) for v in os.listdir(args.model_dir) if v.isdigit())
+    version = latest_version(args.model_dir)
     signature = tf.saved_model.load(
         os.path.join(args.model_dir, str(version))
     ).signatures["serving_default"]

@@ -1,13 +1,17 @@
 """Model discovery, version policies, labels and hot reload.
 
 The store maps model names to the versions being served. `refresh()` scans
-the folders once: it finds `NAME/VERSION/saved_model.pb` (VERSION a positive
-integer; anything else, e.g. `.tmp-*` folders, is ignored), loads the versions
+the folders once: it finds `NAME/VERSION/saved_model.pb` (VERSION by
+`zoo.export.version_number`; anything else, e.g. `.tmp-*` folders, is ignored,
+and so are model folders that are symlinks out of the served folder), loads
+the versions
 the policy asks for with `tf.saved_model.load`, and only then swaps them in,
 so a request never sees a half-loaded version. A version folder is loaded
 once its content has been unchanged for two scans (a copy in progress is not
-picked up); a version that fails to load is logged, reported with state END,
-and retried only when its files change, while older versions keep serving.
+picked up); a version that fails to load is logged, reported with state END
+and its error's canonical code, and retried only when its files change,
+while older versions keep serving; once its folder is gone it is forgotten.
+`check_labels()` refuses labels that name versions not served.
 `start()` runs `refresh()` in a background thread every `poll_interval_s`.
 """
 

@@ -97,6 +97,28 @@ def build_connected_digits(path: str) -> None:
     )
 
 
+def build_frames(path: str) -> None:
+    """audio float32 [None, None] -> logits float32 [None, None, 2] and
+    logits_lengths int32 [None] (the nonzero samples of each clip)."""
+    import tensorflow as tf
+
+    class Frames(tf.Module):
+        @tf.function(
+            input_signature=[tf.TensorSpec([None, None], tf.float32, "audio")]
+        )
+        def predict(self, audio):
+            logits = tf.stack([audio, -audio], axis=-1)
+            lengths = tf.reduce_sum(
+                tf.cast(tf.not_equal(audio, 0.0), tf.int32), axis=1
+            )
+            return {"logits": logits, "logits_lengths": lengths}
+
+    module = Frames()
+    tf.saved_model.save(
+        module, path, signatures={"serving_default": module.predict}
+    )
+
+
 @pytest.fixture(scope="session")
 def toy_models(tmp_path_factory) -> str:
     """A folder with imdb/1, spoken_digits/1, connected_digits/1 (+ imdb v2
@@ -116,22 +138,47 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Server:
-    """`python -m zoo.serving BASE_DIR --port N ...` as a subprocess."""
+SLOW_SERVER = os.path.join(os.path.dirname(__file__), "slow_server.py")
 
-    def __init__(self, base_dir: str, *args: str, log_path: str) -> None:
+
+class Server:
+    """`python -m zoo.serving BASE_DIR --port N ...` as a subprocess.
+
+    Args:
+        base_dir, *args: the server's arguments.
+        log_path: where its stdout and stderr go.
+        delay_s: when set, every model call first sleeps this long
+            (`slow_server.py`), so requests overlap.
+        grpc: also serve gRPC, on `self.grpc_port`.
+    """
+
+    def __init__(
+        self,
+        base_dir: str,
+        *args: str,
+        log_path: str,
+        delay_s: float | None = None,
+        grpc: bool = False,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port() if grpc else None
         self.log_path = log_path
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         self._log = open(log_path, "wb")
+        launcher = (
+            ["-m", "zoo.serving"]
+            if delay_s is None
+            else [SLOW_SERVER, str(delay_s)]
+        )
+        if grpc:
+            args = (*args, "--grpc-port", str(self.grpc_port))
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "zoo.serving",
+                *launcher,
                 base_dir,
                 "--port",
                 str(self.port),
@@ -187,9 +234,9 @@ def start_server(tmp_path_factory):
     """Starts servers for a module; every one is stopped at module end."""
     servers = []
 
-    def start(base_dir: str, *args: str) -> Server:
+    def start(base_dir: str, *args: str, **options) -> Server:
         log = str(tmp_path_factory.mktemp("server_log") / "server.log")
-        server = Server(base_dir, *args, log_path=log)
+        server = Server(base_dir, *args, log_path=log, **options)
         servers.append(server)
         return server
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -15,10 +16,14 @@ from zoo.serving.signatures import TensorInfo
 AUDIO = {"audio": TensorInfo("audio", tf.float32, (None, None))}
 
 
-def summing_signature(per_frame: bool = False) -> SignatureInfo:
-    """audio [B, T] -> total [B] (and frames [B, T] when per_frame)."""
+def summing_signature(
+    per_frame: bool = False, delay_s: float = 0.0
+) -> SignatureInfo:
+    """audio [B, T] -> total [B] (and frames [B, T] when per_frame); each
+    call first sleeps `delay_s`."""
 
     def function(audio):
+        time.sleep(delay_s)
         tf.debugging.assert_less(audio, 100.0, message="audio too loud")
         outputs = {"total": tf.reduce_sum(audio, axis=1)}
         if per_frame:
@@ -110,7 +115,7 @@ def test_a_failing_request_does_not_fail_its_batch():
 
 
 def test_deadline_exceeded():
-    batcher = Batcher(summing_signature(), batch_timeout_s=0, debug_delay_s=0.5)
+    batcher = Batcher(summing_signature(delay_s=0.5), batch_timeout_s=0)
     with pytest.raises(ServingError) as info:
         asyncio.run(
             batcher.run({"audio": np.ones((1, 2), np.float32)}, 1, 0.05)
@@ -121,9 +126,7 @@ def test_deadline_exceeded():
 
 
 def test_stop_finishes_queued_requests_then_refuses():
-    batcher = Batcher(
-        summing_signature(), batch_timeout_s=0, debug_delay_s=0.05
-    )
+    batcher = Batcher(summing_signature(delay_s=0.05), batch_timeout_s=0)
     futures = [
         batcher.submit({"audio": np.ones((1, 2), np.float32)}, 1)
         for _ in range(3)

@@ -1,7 +1,7 @@
 """Graceful shutdown and the concurrency limit, on a deliberately slow server.
 
-The hidden `--debug-delay-ms` flag makes every model call sleep, so requests
-stay in flight long enough to overlap.
+The server runs through `slow_server.py`, which makes every model call sleep,
+so requests stay in flight long enough to overlap.
 """
 
 import concurrent.futures
@@ -19,9 +19,9 @@ DELAY_S = 1.5
 def server(toy_models, start_server):
     return start_server(
         toy_models,
-        "--debug-delay-ms", str(int(DELAY_S * 1000)),
         "--max-concurrency", "2",
         "--batch-timeout-ms", "0",
+        delay_s=DELAY_S,
     )  # fmt: skip
 
 

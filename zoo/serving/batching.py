@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import queue
@@ -59,6 +60,8 @@ class _Item:
     future: concurrent.futures.Future = dataclasses.field(
         default_factory=concurrent.futures.Future
     )
+    # (event loop, asyncio future) of a caller awaiting in `Batcher.run`.
+    waiter: tuple[Any, asyncio.Future] | None = None
 
 
 _STOP = object()
@@ -71,7 +74,6 @@ class Batcher:
         signature: the signature to run.
         max_batch_size: most instances per model call.
         batch_timeout_s: how long to wait for more requests after the first.
-        debug_delay_s: test-only sleep before each model call.
         on_batch: called after each model call (for metrics).
         name: for the worker thread's name and logs.
     """
@@ -81,7 +83,6 @@ class Batcher:
         signature: SignatureInfo,
         max_batch_size: int = 32,
         batch_timeout_s: float = 0.005,
-        debug_delay_s: float = 0.0,
         on_batch: BatchListener | None = None,
         name: str = "",
     ) -> None:
@@ -93,7 +94,6 @@ class Batcher:
         self.signature = signature
         self.max_batch_size = max_batch_size
         self.batch_timeout_s = batch_timeout_s
-        self.debug_delay_s = debug_delay_s
         self.on_batch = on_batch
         self.name = name or signature.name
         self._queue: queue.Queue = queue.Queue()
@@ -109,6 +109,7 @@ class Batcher:
         arrays: dict[str, np.ndarray],
         batch_size: int | None,
         linger: bool = True,
+        waiter: tuple[Any, asyncio.Future] | None = None,
     ) -> concurrent.futures.Future:
         """Queues a request; the future resolves to a `BatchResult`.
 
@@ -119,11 +120,13 @@ class Batcher:
                 `batch_timeout_s` for more requests; False when the caller
                 knows no other request is in flight (then only requests
                 already queued join it).
+            waiter: (loop, asyncio future) also given the result, in one
+                loop wake-up per batch rather than one per request.
         """
         if self._stopped:
             raise errors.unavailable("The server is shutting down")
         key = self._key(arrays, batch_size)
-        item = _Item(arrays, batch_size, key, linger=linger)
+        item = _Item(arrays, batch_size, key, linger=linger, waiter=waiter)
         self._queue.put(item)
         return item.future
 
@@ -141,11 +144,12 @@ class Batcher:
                 yet started is then dropped from its batch), or the model's
                 error.
         """
-        future = self.submit(arrays, batch_size, linger)
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        future = self.submit(arrays, batch_size, linger, (loop, waiter))
         try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(future), timeout=max(timeout_s, 0.0)
-            )
+            async with asyncio.timeout(max(timeout_s, 0.0)):
+                return await waiter
         except TimeoutError:
             future.cancel()
             raise errors.deadline_exceeded(
@@ -219,8 +223,12 @@ class Batcher:
     def _run(self, batch: list[_Item]) -> None:
         if not batch:
             return
-        if self.debug_delay_s:
-            time.sleep(self.debug_delay_s)
+        try:
+            self._run_batch(batch)
+        finally:
+            _notify(batch)
+
+    def _run_batch(self, batch: list[_Item]) -> None:
         try:
             results = self._call(batch)
         except Exception as error:  # Retried one by one below.
@@ -274,6 +282,32 @@ class Batcher:
             )
             offset += size
         return results
+
+
+def _notify(batch: list[_Item]) -> None:
+    """Hands a finished batch's results to the awaiting event loops, one
+    wake-up per loop (each wake-up is a write to the loop's self-pipe)."""
+    by_loop: dict[Any, list] = {}
+    for item in batch:
+        if item.waiter is not None:
+            loop, waiter = item.waiter
+            by_loop.setdefault(loop, []).append((waiter, item.future))
+    for loop, pairs in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # The loop has closed.
+            loop.call_soon_threadsafe(_deliver, pairs)
+
+
+def _deliver(pairs: list) -> None:
+    """Runs in the event loop: copies results into the awaited futures."""
+    for waiter, future in pairs:
+        if waiter.done() or not future.done():
+            continue
+        if future.cancelled():
+            waiter.cancel()
+        elif future.exception() is not None:
+            waiter.set_exception(future.exception())
+        else:
+            waiter.set_result(future.result())
 
 
 def _pad_and_concatenate(

@@ -12,6 +12,15 @@ dynamic (None in the signature, e.g. audio [batch, samples]) may get rows of
 different lengths; they are right-padded to the longest with zeros (b"" for
 strings). Every other axis must match across instances, and an axis the
 signature fixes must have exactly that size.
+
+Output lengths: when a signature has an integer output `<X>_lengths` of
+shape [batch] next to an output `<X>` of rank >= 2, each instance's `<X>` is
+cut to its first `<X>_lengths[i]` steps along axis 1 in the response (row
+and columnar format), so padding added for batching never shows.
+
+Sizes are checked before the work they bound: a body's element count (for
+signatures without string inputs) before it is parsed, nesting depth before
+a value is converted.
 """
 
 from __future__ import annotations
@@ -69,6 +78,10 @@ def parse_json(body: bytes) -> dict:
         raise errors.invalid_argument("JSON Parse error: The document is empty")
     try:
         document = json.loads(body, parse_constant=_reject_constant)
+    except RecursionError:
+        raise errors.invalid_argument(
+            "JSON Parse error: the document is nested too deeply"
+        ) from None
     except _NonFiniteConstant as error:
         raise errors.invalid_argument(
             f"JSON Parse error: {error} is not a valid JSON number; NaN and "
@@ -101,10 +114,65 @@ def signature_name(document: dict) -> str:
     return name
 
 
+def check_body_elements(body: bytes, signatures: Any, limits: Limits) -> None:
+    """Refuses, before parsing, a body with too many numbers to convert.
+
+    For signatures without string inputs, a JSON body of N scalars holds at
+    least N - 1 commas (outside strings, which such requests hardly hold),
+    so counting commas bounds the elements without parsing. Bodies for
+    models with a string input are checked after parsing instead
+    (`check_element_count`).
+
+    Args:
+        body: the raw request body.
+        signatures: the `SignatureInfo`s the request may address.
+        limits: the server limits (`max_elements`).
+    """
+    if any(
+        info.is_string
+        for signature in signatures
+        for info in signature.inputs.values()
+    ):
+        return
+    count = body.count(b",")
+    if count > limits.max_elements:
+        raise errors.invalid_argument(
+            f"Too many elements: the request holds about {count + 1} "
+            f"numbers, over the limit of {limits.max_elements} per request "
+            "(--max-elements)"
+        )
+
+
+def check_element_count(arrays: dict[str, np.ndarray], limits: Limits) -> None:
+    """Refuses decoded inputs with more than `max_elements` elements."""
+    count = sum(int(array.size) for array in arrays.values())
+    if count > limits.max_elements:
+        raise errors.invalid_argument(
+            f"Too many elements: the request holds {count}, over the limit "
+            f"of {limits.max_elements} per request (--max-elements)"
+        )
+
+
+def may_hold_booleans(body: bytes) -> bool:
+    """Whether a JSON body may hold `true`/`false` (a cheap byte search)."""
+    return b"true" in body or b"false" in body
+
+
 def decode_inputs(
-    document: dict, signature: SignatureInfo, limits: Limits
+    document: dict,
+    signature: SignatureInfo,
+    limits: Limits,
+    check_booleans: bool = True,
 ) -> DecodedInputs:
     """Turns a predict request into input arrays, validating everything.
+
+    Args:
+        document: the parsed request.
+        signature: the signature it addresses.
+        limits: the server limits.
+        check_booleans: whether to look for JSON booleans, which no input
+            takes (numbers would silently turn `true` into 1); False when
+            the body holds no `true`/`false` (see `may_hold_booleans`).
 
     Raises:
         ServingError: INVALID_ARGUMENT naming the offending key, element and
@@ -123,11 +191,36 @@ def decode_inputs(
             f"Unknown key(s) {sorted(unknown)} in the request; expected "
             "'instances' or 'inputs' and optionally 'signature_name'"
         )
+    if not (has_instances or has_inputs):
+        raise errors.invalid_argument("Missing 'inputs' or 'instances' key")
+    payload = document["instances" if has_instances else "inputs"]
+    if check_booleans:
+        _refuse_booleans(payload, signature)
     if has_instances:
-        return _decode_rows(document["instances"], signature, limits)
-    if has_inputs:
-        return _decode_columns(document["inputs"], signature, limits)
-    raise errors.invalid_argument("Missing 'inputs' or 'instances' key")
+        return _decode_rows(payload, signature, limits)
+    return _decode_columns(payload, signature, limits)
+
+
+def _refuse_booleans(payload: Any, signature: SignatureInfo) -> None:
+    """Refuses any JSON boolean: no input takes them (iteratively, so deep
+    nesting cannot exhaust the stack)."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, bool):
+            expected = ", ".join(
+                f"{name}: {info.dtype_name}"
+                for name, info in signature.inputs.items()
+            )
+            raise errors.invalid_argument(
+                f"JSON Value: {json.dumps(value)} Type: {_json_type(value)} "
+                f"is not of expected type: booleans are not accepted for "
+                f"any input ({expected})"
+            )
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
 
 
 def _decode_rows(
@@ -294,10 +387,24 @@ def stack_instances(
 def _convert_or_raise(
     value: Any, info: TensorInfo, rank: int | None, limits: Limits, where: str
 ) -> np.ndarray:
+    if rank is not None:
+        depth = _leading_depth(value)
+        if depth > rank:
+            raise errors.invalid_argument(
+                f"{where} Error: input {info.name} expects rank {rank} here "
+                f"(signature shape {info.shape_string()}), got nesting of "
+                f"depth {depth} or more from {_short(value)}"
+            )
     try:
         array = _convert(value, info, limits)
     except _Problem as problem:
         raise errors.invalid_argument(f"{where} Error: {problem}") from None
+    except (ValueError, RecursionError) as error:
+        # NumPy's own limits, e.g. at most 32 dimensions.
+        raise errors.invalid_argument(
+            f"{where} Error: input {info.name} cannot be converted from "
+            f"{_short(value)}: {error}"
+        ) from None
     if rank is not None and array.ndim != rank:
         raise errors.invalid_argument(
             f"{where} Error: input {info.name} expects rank {rank} here "
@@ -323,6 +430,15 @@ def _convert_or_raise(
                 f"{limits.max_sequence_length} (--max-sequence-length)"
             )
     return array
+
+
+def _leading_depth(value: Any) -> int:
+    """Nesting depth along the first elements: [[1, 2]] -> 2."""
+    depth = 0
+    while isinstance(value, list) and value:
+        value = value[0]
+        depth += 1
+    return depth + (1 if isinstance(value, list) else 0)
 
 
 class _Problem(ValueError):
@@ -471,7 +587,10 @@ def _check_count(count: int, what: str, limits: Limits) -> None:
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError, TypeError):
+        text = f"<{type(value).__name__} nested too deeply to print>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -492,7 +611,15 @@ def encode_outputs(
     if not outputs:
         raise errors.invalid_argument("Cannot convert empty tensor map to JSON")
     names = sorted(outputs)
-    values = {name: to_json_value(outputs[name], name) for name in names}
+    lengths = output_lengths(outputs)
+    values = {
+        name: (
+            _cut_to_lengths(outputs[name], lengths[name], name)
+            if name in lengths
+            else to_json_value(outputs[name], name)
+        )
+        for name in names
+    }
     if request_format == COLUMNAR:
         body = values[names[0]] if len(names) == 1 else values
         return _dumps({"outputs": body})
@@ -517,6 +644,38 @@ def encode_outputs(
             for index in range(batch_size)
         ]
     return _dumps({"predictions": predictions})
+
+
+def output_lengths(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Output name X -> its per-instance lengths, from an output X_lengths.
+
+    Counts only an integer X_lengths of shape [batch] next to an output X
+    of rank >= 2 with the same batch size.
+    """
+    found = {}
+    for name, value in outputs.items():
+        if not name.endswith("_lengths") or len(name) == len("_lengths"):
+            continue
+        target = outputs.get(name[: -len("_lengths")])
+        value = np.asarray(value)
+        if (
+            target is not None
+            and value.dtype.kind in "iu"
+            and value.ndim == 1
+            and target.ndim >= 2
+            and target.shape[0] == value.shape[0]
+        ):
+            found[name[: -len("_lengths")]] = value
+    return found
+
+
+def _cut_to_lengths(array: np.ndarray, lengths: np.ndarray, name: str) -> list:
+    """One JSON value per instance, its first lengths[i] steps of axis 1."""
+    limit = array.shape[1]
+    return [
+        to_json_value(array[index, : int(min(max(length, 0), limit))], name)
+        for index, length in enumerate(lengths)
+    ]
 
 
 def to_json_value(array: np.ndarray, name: str) -> Any:

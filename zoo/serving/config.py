@@ -41,7 +41,17 @@ class Limits:
         max_batch_size: most instances the batcher runs in one model call.
         batch_timeout_ms: how long the batcher waits to fill a batch.
         poll_interval_s: how often the model folders are rescanned.
-        debug_delay_ms: test-only sleep before every model call.
+        max_elements: most scalar elements (numbers or strings) in one
+            request, over all inputs; checked before JSON parsing for
+            signatures without string inputs.
+        header_timeout_s: most time a connection may take to send a
+            request's headers (from connecting, or from the previous
+            response); past it the connection is closed.
+        body_timeout_s: most time to receive a request body; past it the
+            answer is HTTP 408 and the connection is closed.
+        idle_timeout_s: how long an idle keep-alive connection stays open.
+        max_buffered_bytes: most request-body bytes held in memory by all
+            requests together (read, not yet decoded); beyond it HTTP 429.
     """
 
     max_body_bytes: int = 10 * MiB
@@ -53,7 +63,11 @@ class Limits:
     max_batch_size: int = 32
     batch_timeout_ms: float = 5.0
     poll_interval_s: float = 2.0
-    debug_delay_ms: float = 0.0
+    max_elements: int = 1_000_000
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 5.0
+    max_buffered_bytes: int = 128 * MiB
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -67,8 +81,34 @@ class Limits:
                     f" number, got {value!r}."
                 )
 
+    def worst_case_bytes(self) -> int:
+        """Most memory requests can take at once under these limits.
 
-_MAY_BE_ZERO = {"batch_timeout_ms", "debug_delay_ms"}
+        Beyond the loaded models and their outputs: request bodies in memory
+        (`max_buffered_bytes`), the Python objects of the bodies being
+        parsed (by the event loop and the decode threads:
+        `PARSERS_AT_ONCE`, each at most `PARSED_BYTES_PER_ELEMENT` per
+        number or `PARSED_BYTES_PER_BODY_BYTE` times a body of strings),
+        and the decoded arrays of every request in flight (8 bytes per
+        element at most, twice: the request's and the batch's copy).
+        """
+        parsing = PARSERS_AT_ONCE * max(
+            PARSED_BYTES_PER_ELEMENT * self.max_elements,
+            PARSED_BYTES_PER_BODY_BYTE * self.max_body_bytes,
+        )
+        arrays = self.max_concurrency * self.max_elements * 8 * 2
+        return self.max_buffered_bytes + parsing + arrays
+
+
+# The event loop and the two decode threads (zoo.serving.app.DECODE_THREADS).
+PARSERS_AT_ONCE = 3
+# A parsed JSON number: a Python float (24 bytes), its list slot (8), and
+# the float64 array NumPy first builds (8) before the cast.
+PARSED_BYTES_PER_ELEMENT = 48
+# A parsed JSON string: `"ab",` (5 bytes) becomes a 51-byte str + a slot.
+PARSED_BYTES_PER_BODY_BYTE = 12
+
+_MAY_BE_ZERO = {"batch_timeout_ms"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,10 +38,16 @@ class ServingError(Exception):
         message: the human-readable reason, returned as `{"error": message}`.
         http_status: overrides the status derived from `code` (used for 413,
             a body over the size limit, which is RESOURCE_EXHAUSTED too).
+        headers: extra HTTP response headers (`Allow` for 405,
+            `Connection: close` for 408).
     """
 
     def __init__(
-        self, code: str, message: str, http_status: int | None = None
+        self,
+        code: str,
+        message: str,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         if code not in HTTP_STATUS:
             raise ValueError(
@@ -52,6 +58,7 @@ class ServingError(Exception):
         self.code = code
         self.message = message
         self.http_status = http_status or HTTP_STATUS[code]
+        self.headers = headers or {}
 
     def to_json(self) -> dict:
         """Returns the response body, `{"error": message}`."""
@@ -91,3 +98,29 @@ def unimplemented(message: str) -> ServingError:
 def internal(message: str) -> ServingError:
     """An unexpected failure inside the server or the model (HTTP 500)."""
     return ServingError("INTERNAL", message)
+
+
+def cancelled(message: str) -> ServingError:
+    """The client went away before the request was complete (499)."""
+    return ServingError("CANCELLED", message)
+
+
+def method_not_allowed(path: str, method: str, allow: str) -> ServingError:
+    """An HTTP method the path does not take (405 with `Allow`)."""
+    return ServingError(
+        "UNIMPLEMENTED",
+        f"Method {method} is not allowed on {path}; allowed: {allow}",
+        http_status=405,
+        headers={"Allow": allow},
+    )
+
+
+def body_timeout(seconds: float) -> ServingError:
+    """The body did not arrive in time (408; the connection is closed)."""
+    return ServingError(
+        "DEADLINE_EXCEEDED",
+        f"The request body did not arrive within {seconds:g} s "
+        "(--body-timeout-s)",
+        http_status=408,
+        headers={"Connection": "close"},
+    )

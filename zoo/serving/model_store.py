@@ -1,13 +1,17 @@
 """Model discovery, version policies, labels and hot reload.
 
 The store maps model names to the versions being served. `refresh()` scans
-the folders once: it finds `NAME/VERSION/saved_model.pb` (VERSION a positive
-integer; anything else, e.g. `.tmp-*` folders, is ignored), loads the versions
+the folders once: it finds `NAME/VERSION/saved_model.pb` (VERSION by
+`zoo.export.version_number`; anything else, e.g. `.tmp-*` folders, is ignored,
+and so are model folders that are symlinks out of the served folder), loads
+the versions
 the policy asks for with `tf.saved_model.load`, and only then swaps them in,
 so a request never sees a half-loaded version. A version folder is loaded
 once its content has been unchanged for two scans (a copy in progress is not
-picked up); a version that fails to load is logged, reported with state END,
-and retried only when its files change, while older versions keep serving.
+picked up); a version that fails to load is logged, reported with state END
+and its error's canonical code, and retried only when its files change,
+while older versions keep serving; once its folder is gone it is forgotten.
+`check_labels()` refuses labels that name versions not served.
 `start()` runs `refresh()` in a background thread every `poll_interval_s`.
 """
 
@@ -25,16 +29,17 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from zoo.export import version_folders
 from zoo.serving import errors
 from zoo.serving.config import ModelConfig
 from zoo.serving.config import VersionPolicy
+from zoo.serving.config import resolve_inside
 from zoo.serving.signatures import SignatureInfo
 from zoo.serving.signatures import describe_signature
 
 logger = logging.getLogger("zoo.serving")
 
 DEFAULT_SIGNATURE = "serving_default"
-_VERSION_PATTERN = re.compile(r"[1-9][0-9]*")
 
 
 @dataclasses.dataclass
@@ -181,6 +186,9 @@ class ModelStore:
                     error,
                 )
         state.seen = fingerprints
+        # A deleted version that failed to load is forgotten, not listed.
+        for version in [v for v in state.failed if v not in on_disk]:
+            del state.failed[version]
         if config.version_policy.kind == "latest" and not target:
             # Nothing new loadable yet: keep serving what is loaded, if its
             # folder still exists.
@@ -194,6 +202,26 @@ class ModelStore:
                 logger.info("Unloaded model %s version %d", lv.name, lv.version)
             if self.on_change is not None:
                 self.on_change(config.name, sorted(target), removed)
+
+    def check_labels(self) -> None:
+        """Refuses labels that name a version that is not served.
+
+        TF Serving refuses such labels too (unless told otherwise): a label
+        is a promise that the version answers.
+
+        Raises:
+            ValueError: naming the model, the label and the version.
+        """
+        with self._lock:
+            problems = [
+                f"label {label!r} of model {name} names version {version}, "
+                f"which is not served (served: {sorted(state.loaded)})"
+                for name, state in sorted(self._models.items())
+                for label, version in state.config.version_labels
+                if version not in state.loaded
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def start(self, poll_interval_s: float) -> None:
         """Starts the background poll (refresh every `poll_interval_s`)."""
@@ -341,6 +369,9 @@ def discover_models(base_dir: str) -> list[ModelConfig]:
 
     A base_dir that itself holds version folders (TensorFlow Serving's
     `--model_base_path` layout) is served as one model named after it.
+    A model folder that is a symlink to somewhere outside base_dir is
+    skipped with a warning, as a config `base_path` outside it is refused:
+    only SavedModels under the served folder are loaded.
     """
     if list_versions(base_dir):
         name = os.path.basename(os.path.normpath(base_dir))
@@ -350,29 +381,37 @@ def discover_models(base_dir: str) -> list[ModelConfig]:
         path = os.path.join(base_dir, entry)
         if entry.startswith(".") or not os.path.isdir(path):
             continue
+        try:
+            path = resolve_inside(base_dir, entry, f"model folder {entry!r}")
+        except ValueError as error:
+            _warn_once(str(error))
+            continue
         if list_versions(path):
             configs.append(ModelConfig(name=entry, base_path=path))
     return configs
 
 
-def list_versions(model_dir: str) -> dict[int, str]:
-    """Returns version -> folder for complete-looking version folders.
+_warned: set[str] = set()
 
-    Only positive-integer folder names that contain `saved_model.pb` count;
-    temporary folders (`.tmp-*`, any name starting with '.') never do.
+
+def _warn_once(message: str) -> None:
+    """Logs a scan's warning once, not at every poll."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("Not served: %s", message)
+
+
+def list_versions(model_dir: str) -> dict[int, str]:
+    """Returns version -> folder for complete version folders.
+
+    Version folders follow `zoo.export.version_number`, the rule every
+    reader of saved_models/ shares: ASCII digits, no leading zero, at most
+    18 digits, holding `saved_model.pb`; `.tmp-*` folders never count.
     """
-    try:
-        entries = os.listdir(model_dir)
-    except OSError:
-        return {}
-    versions = {}
-    for entry in entries:
-        path = os.path.join(model_dir, entry)
-        if _VERSION_PATTERN.fullmatch(entry) and os.path.isfile(
-            os.path.join(path, "saved_model.pb")
-        ):
-            versions[int(entry)] = path
-    return versions
+    return {
+        version: str(path)
+        for version, path in version_folders(model_dir).items()
+    }
 
 
 def fingerprint(path: str) -> tuple:
@@ -435,10 +474,24 @@ def _wanted_versions(policy: VersionPolicy, versions: list[int]) -> list[int]:
 
 
 def _error_code(error: Exception) -> str:
-    """Canonical code of a load error (NotFoundError -> NOT_FOUND)."""
+    """Canonical code of a load error, as TF Serving would report it.
+
+    TensorFlow's own errors carry theirs (NotFoundError -> NOT_FOUND); a
+    saved_model.pb that does not parse is DATA_LOSS, a missing file
+    NOT_FOUND, an unreadable one PERMISSION_DENIED, a SavedModel without
+    servable signatures FAILED_PRECONDITION.
+    """
     if isinstance(error, tf.errors.OpError):
         words = re.findall(r"[A-Z][a-z]*", type(error).__name__)
         code = "_".join(w.upper() for w in words if w != "Error")
         if code in errors.HTTP_STATUS:
             return code
+    if isinstance(error, FileNotFoundError):
+        return "NOT_FOUND"
+    if isinstance(error, PermissionError):
+        return "PERMISSION_DENIED"
+    if isinstance(error, OSError):
+        return "DATA_LOSS"  # "Cannot parse file ...": a corrupt proto.
+    if isinstance(error, ValueError):
+        return "FAILED_PRECONDITION"
     return "UNKNOWN"

@@ -62,6 +62,31 @@ _LIMIT_FLAGS = {
         float,
         "how often model folders are rescanned for new versions",
     ),
+    "--max-elements": (
+        "max_elements",
+        int,
+        "most numbers or strings in one request, all inputs together",
+    ),
+    "--header-timeout-s": (
+        "header_timeout_s",
+        float,
+        "time a connection has to send a request's headers (then closed)",
+    ),
+    "--body-timeout-s": (
+        "body_timeout_s",
+        float,
+        "time a request has to send its body (408 past it)",
+    ),
+    "--idle-timeout-s": (
+        "idle_timeout_s",
+        float,
+        "how long an idle keep-alive connection stays open",
+    ),
+    "--max-buffered-bytes": (
+        "max_buffered_bytes",
+        int,
+        "most request-body bytes in memory, all requests together (429)",
+    ),
 }
 
 
@@ -80,7 +105,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "see the Serving section of README.md",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
-    parser.add_argument("--port", type=int, default=8501, help="port to bind")
+    parser.add_argument(
+        "--port", type=int, default=8501, help="REST port to bind"
+    )
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="also serve TF Serving's gRPC API on this port (TF Serving "
+        "uses 8500); off by default",
+    )
     parser.add_argument(
         "--log-level",
         default="info",
@@ -96,33 +130,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             default=default,
             help=f"{help_text} (default: {default})",
         )
-    # Test-only: sleep before each model call, to test shutdown and limits.
-    parser.add_argument(
-        "--debug-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS
-    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Runs the server from parsed arguments; returns the exit status."""
+    """Runs the server from parsed arguments; returns the exit status.
+
+    Operator mistakes (no model folder, a bad or missing config file, a
+    label naming a version that is not served, a bad limit) print one line
+    on stderr and return 2.
+    """
     limits = {
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(Limits)
         if hasattr(args, field.name)
     }
-    return serve(
-        args.base_dir,
-        host=args.host,
-        port=args.port,
-        model_config=args.model_config,
-        log_level=args.log_level,
-        **limits,
-    )
+    try:
+        return serve(
+            args.base_dir,
+            host=args.host,
+            port=args.port,
+            grpc_port=getattr(args, "grpc_port", None),
+            model_config=args.model_config,
+            log_level=args.log_level,
+            **limits,
+        )
+    except (ValueError, OSError) as error:
+        print(f"zoo serve: error: {error}", file=sys.stderr)
+        return 2
 
 
 def serve(
     base_dir: str,
     host: str = "127.0.0.1",
     port: int = 8501,
+    grpc_port: int | None = None,
     model_config: str | None = None,
     log_level: str = "info",
     **limits: Any,
@@ -132,18 +173,24 @@ def serve(
     Args:
         base_dir: folder holding NAME/VERSION/saved_model.pb.
         host: address to bind (loopback by default).
-        port: port to bind.
+        port: REST port to bind.
+        grpc_port: gRPC port to bind on the same host; None for no gRPC.
         model_config: optional path of a JSON model config file.
         log_level: logging level of the server's own logs.
         **limits: fields of `zoo.serving.config.Limits`.
 
     Returns:
         0 after a clean shutdown.
+
+    Raises:
+        ValueError: for operator mistakes (see `run_from_args`).
+        OSError: for an unreadable model config file.
     """
     import uvicorn
 
     from zoo.serving.app import create_app
     from zoo.serving.model_store import ModelStore
+    from zoo.serving.uvicorn_compat import header_timeout_protocol
 
     _configure_logging(log_level)
     settings = Limits(**limits)
@@ -152,11 +199,17 @@ def serve(
         with open(model_config, encoding="utf-8") as file:
             configs = parse_model_config(file.read(), base_dir)
     store = ModelStore(base_dir, configs)
-    app = create_app(store, settings)
+    app = create_app(store, settings, grpc_port=grpc_port, grpc_host=host)
+    # Load before binding, so that a label naming a version that is not
+    # served stops the start instead of failing requests later.
+    store.refresh()
+    store.check_labels()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=header_timeout_protocol(settings.header_timeout_s),
+        timeout_keep_alive=settings.idle_timeout_s,
         log_config=None,
         log_level=log_level,
         access_log=False,  # Ours is structured (zoo.serving.access).
@@ -197,9 +250,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m zoo.serving` and `zoo serve`."""
-    args = parse_args(argv)
-    try:
-        return run_from_args(args)
-    except ValueError as error:
-        print(f"zoo serve: error: {error}", file=sys.stderr)
-        return 2
+    return run_from_args(parse_args(argv))

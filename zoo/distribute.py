@@ -273,12 +273,14 @@ class DistributedTrainer:
             self._epoch = tf.Variable(
                 0, dtype=tf.int64, trainable=False, name="epoch"
             )
+            # Whether this worker's callbacks stopped training.
+            self._stop = tf.Variable(False, trainable=False, name="stop")
         self._checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, epoch=self._epoch
         )
         self._train_step = self._distributed(self._train_replica)
         self._evaluate_step = self._distributed(self._evaluate_replica)
-        self._spread = _spread_function(strategy)
+        self._stop_spread = _spread_function(strategy, self._stop)
 
     def fit(
         self,
@@ -463,9 +465,10 @@ class DistributedTrainer:
 
     def _agree_to_stop(self, epoch: int) -> bool:
         stop = bool(getattr(self.model, "stop_training", False))
-        if self.strategy.num_replicas_in_sync > 1 and float(
-            self._spread(tf.constant(float(stop)))
-        ):
+        if self.strategy.num_replicas_in_sync == 1:
+            return stop
+        self._stop.assign(stop)
+        if float(self._stop_spread()):
             raise RuntimeError(
                 f"After epoch {epoch + 1} the callbacks stopped training on "
                 "some workers and not on others; they must decide from the "
@@ -683,22 +686,21 @@ def fit_model(
     return local_copy(model), history
 
 
-def _spread_function(strategy) -> Callable[[tf.Tensor], tf.Tensor]:
-    """value -> sum over replicas of |sum of all values - n * own value|:
-    zero exactly when every worker passed the same float32 scalar."""
+def _spread_function(strategy, variable: tf.Variable) -> Callable:
+    """A function () -> sum over replicas of |sum of all values - n * own
+    value| of `variable` (made in the strategy's scope), the same on every
+    worker: zero exactly when every worker holds the same value."""
 
     @tf.function
-    def spread(value):
-        def replica(value):
+    def spread():
+        def replica():
             context = tf.distribute.get_replica_context()
+            value = tf.cast(variable.read_value(), tf.float32)
             total = context.all_reduce(tf.distribute.ReduceOp.SUM, value)
-            return tf.abs(total - strategy.num_replicas_in_sync * value)
+            own = tf.abs(total - strategy.num_replicas_in_sync * value)
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, own)
 
-        return strategy.reduce(
-            tf.distribute.ReduceOp.SUM,
-            strategy.run(replica, args=(value,)),
-            axis=None,
-        )
+        return strategy.experimental_local_results(strategy.run(replica))[0]
 
     return spread
 
@@ -707,8 +709,7 @@ def _check_same_epoch(strategy, epoch_counter: tf.Variable) -> None:
     """Raises if the workers restored different epochs (unshared storage)."""
     if strategy.num_replicas_in_sync == 1:
         return
-    spread = _spread_function(strategy)
-    if float(spread(tf.cast(epoch_counter.read_value(), tf.float32))) != 0.0:
+    if float(_spread_function(strategy, epoch_counter)()) != 0.0:
         raise RuntimeError(
             "The workers restored different epochs from `checkpoint_dir`: "
             "it must be storage that every worker reads (a shared file "

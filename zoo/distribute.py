@@ -310,11 +310,7 @@ class DistributedTrainer:
             "val_" ones), covering every epoch, those of an interrupted
             earlier run included.
         """
-        if (
-            isinstance(epochs, bool)
-            or not isinstance(epochs, int)
-            or (epochs < 1)
-        ):
+        if type(epochs) is not int or epochs < 1:
             raise ValueError(
                 "Received an invalid value for argument `epochs`, expected "
                 f"a positive integer, got {epochs!r}."
@@ -333,7 +329,6 @@ class DistributedTrainer:
         _check_callbacks(callbacks, logged)
         stateful = [c for c in callbacks if _backed_up(c)]
 
-        chief = is_chief(self.strategy)
         write_dir = worker_directory(self.checkpoint_dir, self.strategy)
         write_dir.mkdir(parents=True, exist_ok=True)
         manager = tf.train.CheckpointManager(
@@ -341,21 +336,19 @@ class DistributedTrainer:
         )
         state, arrays = self._restore(len(stateful))
         _check_same_epoch(self.strategy, self._epoch)
-
         callback_list = keras.callbacks.CallbackList(
             callbacks, model=self.model, epochs=epochs, verbose=0
         )
         self.model.stop_training = False
         callback_list.on_train_begin()
         # After on_train_begin, which resets them (as in BackupAndRestore).
-        for index, (callback, callback_state) in enumerate(
-            zip(stateful, state["callbacks"])
-        ):
+        # (_restore checked that the states match these callbacks.)
+        for index, callback_state in enumerate(state["callbacks"]):
             training._set_callback_state(
-                callback, callback_state, arrays.get(index)
+                stateful[index], callback_state, arrays.get(index)
             )
-        history = state["history"]
-        stopped = state["stopped"]
+
+        history, stopped = state["history"], state["stopped"]
         train_data = None if epoch_made else self._distribute(train)
         validation_data = self._distribute(validation)
         logs = None
@@ -365,32 +358,22 @@ class DistributedTrainer:
             callback_list.on_epoch_begin(epoch)
             if epoch_made:
                 train_data = self._distribute(train.for_epoch(epoch))
-            logs = self._run_epoch(self._train_step, train_data, "training")
-            if validation_data is not None:
-                validation_logs = self._run_epoch(
-                    self._evaluate_step, validation_data, "validation"
-                )
-                logs.update({f"val_{k}": v for k, v in validation_logs.items()})
+            logs = self._epoch_logs(train_data, validation_data)
             callback_list.on_epoch_end(epoch, dict(logs))
             stopped = self._agree_to_stop(epoch)
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             epoch += 1
-            self._epoch.assign(epoch)
-            if chief:
-                self._write_state(epoch, history, stopped, stateful)
-            manager.save(checkpoint_number=epoch)  # Every worker must save.
-            if chief:
-                self._remove_stale_states(manager)
-                if verbose:
-                    shown = ", ".join(f"{k}={v:.4f}" for k, v in logs.items())
-                    print(
-                        f"Epoch {epoch}/{epochs} "
-                        f"({time.monotonic() - start:.1f}s): {shown}",
-                        flush=True,
-                    )
+            self._save(manager, epoch, history, stopped, stateful)
+            if verbose and is_chief(self.strategy):
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in logs.items())
+                seconds = time.monotonic() - start
+                print(
+                    f"Epoch {epoch}/{epochs} ({seconds:.1f}s): {shown}",
+                    flush=True,
+                )
         callback_list.on_train_end(logs)
-        if not chief:
+        if not is_chief(self.strategy):
             shutil.rmtree(write_dir, ignore_errors=True)
         return history
 
@@ -463,6 +446,15 @@ class DistributedTrainer:
         names = ["loss", *self._metrics]
         return {n: s / totals[0] for n, s in zip(names, totals[1:])}
 
+    def _epoch_logs(self, train_data, validation_data) -> dict:
+        logs = self._run_epoch(self._train_step, train_data, "training")
+        if validation_data is not None:
+            validation = self._run_epoch(
+                self._evaluate_step, validation_data, "validation"
+            )
+            logs.update({f"val_{k}": v for k, v in validation.items()})
+        return logs
+
     def _agree_to_stop(self, epoch: int) -> bool:
         stop = bool(getattr(self.model, "stop_training", False))
         if self.strategy.num_replicas_in_sync == 1:
@@ -513,6 +505,17 @@ class DistributedTrainer:
         }
         return state, arrays
 
+    def _save(self, manager, epoch, history, stopped, stateful) -> None:
+        """The backup of `epoch` (completed epochs): the chief's state file,
+        then every worker's checkpoint, which commits it."""
+        self._epoch.assign(epoch)
+        chief = is_chief(self.strategy)
+        if chief:
+            self._write_state(epoch, history, stopped, stateful)
+        manager.save(checkpoint_number=epoch)  # Every worker must save.
+        if chief:
+            self._remove_stale_states(manager)
+
     def _write_state(self, epoch, history, stopped, stateful) -> None:
         states, arrays = [], {}
         for index, callback in enumerate(stateful):
@@ -528,7 +531,6 @@ class DistributedTrainer:
                 np.savez(handle, state=np.array(json.dumps(state)), **arrays)
                 handle.flush()
                 os.fsync(handle.fileno())
-            # Written before its checkpoint, which commits both.
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)

@@ -486,24 +486,25 @@ class DistributedTrainer:
                 "beside it (an older zoo wrote it?); remove "
                 f"{self.checkpoint_dir} to train from scratch."
             )
+        arrays = {}  # callback index -> [(position, array)]
         with np.load(path, allow_pickle=False) as data:
             state = json.loads(str(data["state"]))
-            arrays = {}
-            for key in sorted(data.files):
+            for key in data.files:
                 if key.startswith("callback_"):
                     _, index, position = key.split("_")
-                    arrays.setdefault(int(index), {})[int(position)] = data[key]
+                    arrays.setdefault(int(index), []).append(
+                        (int(position), data[key])
+                    )
         if len(state["callbacks"]) != stateful_count:
             raise ValueError(
                 f"{path} holds the states of {len(state['callbacks'])} "
                 f"callbacks, but this run has {stateful_count} stateful "
                 "callbacks: resume with the callbacks of the first run."
             )
-        arrays = {
-            index: [weights[i] for i in range(len(weights))]
-            for index, weights in arrays.items()
+        return state, {
+            index: [array for _, array in sorted(items, key=lambda i: i[0])]
+            for index, items in arrays.items()
         }
-        return state, arrays
 
     def _save(self, manager, epoch, history, stopped, stateful) -> None:
         """The backup of `epoch` (completed epochs): the chief's state file,

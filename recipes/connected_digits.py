@@ -342,7 +342,6 @@ def train_task(args, strategy) -> runner.Trained | None:
             args,
             strategy,
             model,
-            lambda: make_model(args)[0],
             datasets,
             monitor="val_loss",
             mode="min",

@@ -226,7 +226,6 @@ def train(args, strategy, model, vectorizer, train_data, validation_data):
         strategy=strategy,
         epochs=args.epochs,
         output_dir=output_dir,
-        rebuild=lambda: build_model(args, vectorizer),
         metrics={"accuracy": "sparse_categorical_accuracy"},
         verbose=2 if args.smoke else 1,
     )

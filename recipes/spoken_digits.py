@@ -241,7 +241,6 @@ def train_task(args, strategy) -> runner.Trained | None:
         args,
         strategy,
         model,
-        lambda: build_model(args),
         datasets,
         monitor="val_accuracy",
         mode="max",

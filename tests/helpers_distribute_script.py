@@ -1,12 +1,20 @@
-"""One worker of a tiny `zoo.distribute.fit_distributed` run, for the tests.
+"""One worker of a tiny `zoo.distribute.fit_model` run, for the tests.
 
 Creates the strategy first (as MultiWorkerMirroredStrategy requires; the
-cluster comes from TF_CONFIG), trains `zoo.build("gru", ...)` on synthetic
-data with a fixed global batch, and writes `result-<task>.json` (history,
-worker, chief) and `weights-<task>.npz` under `--output-dir`.
+cluster comes from TF_CONFIG, and without one it is a one-worker cluster),
+builds and compiles `zoo.build("gru", ...)` in its scope, and trains it on
+synthetic data with a fixed global batch through `fit_model`, with the
+standard callbacks set to stop early: `--monitor val_loss --mode max` waits
+for a rise of the validation loss, which training drives down. Writes under
+`--output-dir`:
+
+- `result-<task>.json`: history, worker, chief, replicas, and the returned
+  model's evaluation on the validation data (run on every worker: the
+  returned model lives outside the strategy, so no collective is needed);
+- `weights-<task>.npz`: the returned model's weights.
 
 Run: python tests/helpers_distribute_script.py --output-dir OUT \
-    --strategy multi_worker --epochs 3
+    --strategy multi_worker --epochs 4
 """
 
 from __future__ import annotations
@@ -28,9 +36,12 @@ from zoo import distribute  # noqa: E402
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", required=True)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--global-batch-size", type=int, default=8)
+    parser.add_argument("--monitor", default="val_loss")
+    parser.add_argument("--mode", default="max")
+    parser.add_argument("--patience", type=int, default=2)
     distribute.add_strategy_argument(parser)
     args = parser.parse_args(argv)
 
@@ -53,20 +64,28 @@ def main(argv=None) -> None:
             args.global_batch_size
         )
 
-    model, history = distribute.fit_distributed(
-        lambda: zoo.build(
-            "gru", vocabulary_size=50, embedding_dim=4, units=4
-        ),
-        "sparse_categorical_crossentropy",
+    with strategy.scope():
+        model = zoo.build("gru", vocabulary_size=50, embedding_dim=4, units=4)
+        model.compile(
+            optimizer=keras.optimizers.Adam(0.02),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    model, history = distribute.fit_model(
+        model,
         dataset(x_train, y_train),
         dataset(x_valid, y_valid),
         strategy=strategy,
         epochs=args.epochs,
-        checkpoint_dir=output_dir / "checkpoints",
-        optimizer_fn=lambda: keras.optimizers.Adam(0.02),
+        output_dir=output_dir,
         metrics={"accuracy": "sparse_categorical_accuracy"},
-        verbose=False,
+        verbose=0,
+        monitor=args.monitor,
+        mode=args.mode,
+        patience=args.patience,
+        tensorboard=False,
     )
+    loss, accuracy = model.evaluate(dataset(x_valid, y_valid), verbose=0)
     resolver = getattr(strategy, "cluster_resolver", None)
     task = (
         f"{resolver.task_type}-{resolver.task_id}"
@@ -83,6 +102,7 @@ def main(argv=None) -> None:
         "replicas": strategy.num_replicas_in_sync,
         "strategy": type(strategy).__name__,
         "history": history,
+        "evaluation": {"val_loss": loss, "val_accuracy": accuracy},
     }
     (output_dir / f"result-{task}.json").write_text(json.dumps(result))
     print(json.dumps(result))

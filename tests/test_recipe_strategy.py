@@ -6,10 +6,12 @@
 - `--strategy mirrored` trains with Keras' `fit` under `MirroredStrategy`
   (the model built in its scope) and exports.
 - Two IMDB `--smoke` workers on 127.0.0.1 (a TF_CONFIG cluster, separate
-  processes) train with the multi-worker loop to the end; only the chief
-  writes metrics and exports, and the export loads and serves.
+  processes) train with the multi-worker loop and the standard callbacks
+  to the end; only the chief writes metrics, history.csv, best.keras and
+  the export, which loads and serves.
 """
 
+import csv
 import json
 import socket
 import subprocess
@@ -130,7 +132,8 @@ def test_imdb_on_two_workers_only_the_chief_writes(tmp_path):
     for process, log in zip(processes, logs):
         assert process.returncode == 0, log[-3000:]
     # The chief ran every epoch of the multi-worker loop (it alone prints)
-    # and alone wrote results; the other worker's checkpoints are gone.
+    # and alone wrote results and the callbacks' files (history.csv,
+    # best.keras); the other worker's temporary folders are gone.
     assert f"Epoch {EPOCHS}/{EPOCHS} (" in logs[0]
     run = tmp_path / "run"
     assert "exported " in logs[0] and "exported" not in logs[1]
@@ -139,13 +142,18 @@ def test_imdb_on_two_workers_only_the_chief_writes(tmp_path):
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith(
         f"-{EPOCHS}"
     )
-    assert not list((run / "checkpoints").glob(".worker-*"))
-    assert not (run / "history.csv").exists()  # No Keras fit here.
+    assert not list(run.rglob(".worker-*"))
+    assert (run / "best.keras").exists()
     exports = tmp_path / "saved_models" / "imdb"
     assert sorted(p.name for p in exports.iterdir()) == ["1"]
     probabilities = _serve(exports / "1", ["great", "awful", ""])
     assert probabilities.shape == (3,) and np.all(np.isfinite(probabilities))
-    history = json.loads((run / "checkpoints" / "history.json").read_text())
+    # The chief evaluated the best epoch's weights (early stopping restores
+    # them, as with Keras' fit).
+    with open(run / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == EPOCHS
+    best = max(float(row["val_accuracy"]) for row in rows)
     assert metrics["metrics"]["validation"]["accuracy"] == pytest.approx(
-        history["val_accuracy"][-1], abs=1e-6
+        best, abs=1e-6
     )

@@ -2,13 +2,15 @@
 
 - `strategy_from_name("auto" | "default" | "mirrored" | "multi_worker")`
   and `add_strategy_argument(parser)` (the recipes' `--strategy`).
-- `fit_distributed`: a small custom training loop that works under every
-  strategy, `MultiWorkerMirroredStrategy` included. Keras 3's `model.fit`
-  does not run under that strategy (keras-team/keras#20585, open since
-  Keras 3.0 / TF 2.16), so the recipes train with this loop when
-  `--strategy multi_worker` is given (or `auto` finds several workers).
+- `DistributedTrainer`: Keras' `fit` for `MultiWorkerMirroredStrategy`,
+  where `model.fit` does not run (keras-team/keras#20585, open since
+  Keras 3.0 / TF 2.16): a small custom loop, under every strategy, that
+  drives the same Keras callbacks (early stopping, best checkpoint, CSV,
+  TensorBoard) and backs itself up so that a rerun resumes.
 - `fit_model`: what every recipe calls: `model.fit` with the standard
-  callbacks on one worker, `fit_distributed` on several.
+  callbacks on one worker, `DistributedTrainer` with the same callbacks on
+  several, then `local_copy`: the trained model outside the strategy, for
+  the chief to evaluate and export.
 
 Several machines: every machine runs the same command with its own
 `TF_CONFIG` (the same `cluster`, its own `task`), e.g. for the first of two
@@ -21,7 +23,7 @@ workers write theirs to temporary folders that are removed (TensorFlow's
 recommendation, since saving can involve collective ops every worker must
 join). `checkpoint_dir` should be storage every worker can read (a shared
 file system or a bucket), so that every worker resumes from the same epoch;
-`fit_distributed` checks that they do.
+`DistributedTrainer` checks that they do.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import training
-from zoo.export import atomic_write_text
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
@@ -171,158 +174,265 @@ def _per_example(function, name: str) -> Callable:
     return function
 
 
-def fit_distributed(
-    build_model_fn: Callable[[], keras.Model],
-    loss_fn,
-    train_dataset: tf.data.Dataset | Callable[[int], tf.data.Dataset],
-    validation_dataset: tf.data.Dataset | None = None,
-    *,
-    strategy: tf.distribute.Strategy,
-    epochs: int,
-    checkpoint_dir,
-    optimizer_fn: Callable[[], keras.optimizers.Optimizer],
-    metrics: dict | None = None,
-    max_to_keep: int = 2,
-    verbose: bool = True,
-) -> tuple[keras.Model, dict]:
-    """Trains `build_model_fn()` data-parallel under `strategy`, resumably.
+class DistributedTrainer:
+    """Keras' `fit` where it cannot run: a loop of `strategy.run` steps.
+
+    Keras 3's `model.fit` does not run under `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585); this loop does, and under every other
+    strategy too. It trains a model compiled under `strategy.scope()` with
+    the model's own loss and optimizer, and drives the same Keras callbacks
+    as `fit` at the epoch level.
 
     Each step runs `strategy.run` on every replica's share of one global
     batch; the per-replica loss is sum(per-example losses) / (examples in
     the *global* batch), so the gradients the optimizer all-reduces (sums)
     equal those of one device on the whole batch. Epoch losses and metrics
     are example-weighted means, summed across replicas with
-    `strategy.reduce`. After every epoch a `tf.train.CheckpointManager`
-    saves the model, the optimizer and the epoch counter (the chief to
-    `checkpoint_dir`, other workers to temporary folders they remove); a
-    rerun restores the latest checkpoint and continues with the next epoch.
+    `strategy.reduce`, so every worker logs the same values.
+
+    Callbacks: real `keras.callbacks.Callback` objects get `set_model`,
+    `set_params`, `on_train_begin`, `on_epoch_begin(epoch)`,
+    `on_epoch_end(epoch, logs)` (logs "loss", the `metrics` names and
+    their "val_" versions) and `on_train_end`, and may set
+    `model.stop_training`, as in `fit`: `EarlyStopping` (restoring the
+    best weights too), `zoo.training.AtomicModelCheckpoint`, `CSVLogger`,
+    `TensorBoard` (epoch summaries), `SetDataEpoch`. Batch and test hooks
+    are not called: none of the recipes' callbacks needs them, and a
+    Python call per batch would slow every step. The workers must agree
+    to stop (they see the same logs); a disagreement raises instead of
+    leaving one worker waiting in a collective forever.
+
+    Backup: the trainer is its own `BackupAndRestore` (which it refuses as
+    a callback). After every epoch a `tf.train.CheckpointManager` saves the
+    model, the optimizer and the epoch counter (every worker saves; the
+    chief to `checkpoint_dir`, the others to temporary folders they
+    remove), and the chief first writes `trainer-state-<epoch>.npz` beside
+    it: the history, whether a callback stopped training, and the states
+    of `EarlyStopping` and of callbacks with `get_state`/`set_state` (as
+    `zoo.training.AtomicBackupAndRestore` keeps them). A rerun restores
+    the latest checkpoint and that state from `checkpoint_dir` on every
+    worker, checks that all restored the same epoch, and continues with
+    the next epoch (or not at all, if a callback had stopped training).
 
     Args:
-        build_model_fn: Returns a new, built `keras.Model`; called under
-            `strategy.scope()`.
-        loss_fn: Per-example loss: a name ("sparse_categorical_crossentropy"),
-            a `keras.losses.Loss` (its unreduced values are used), or a
-            function (y_true, y_pred) -> [batch].
-        train_dataset: (inputs, targets) batches of the *global* batch size,
-            identical on every worker (same seed); sharded by element. Or
-            a function epoch -> such a dataset (e.g.
-            `zoo.data.EpochDataset.for_epoch`), called at every epoch, so
-            that a resumed run sees the batches of an uninterrupted one.
-        validation_dataset: The same for validation, or None.
+        model: A built model compiled under `strategy.scope()`; its loss
+            is used per example: a Keras loss name, a `keras.losses.Loss`
+            (its unreduced `call`), or a function (y_true, y_pred) ->
+            [batch].
         strategy: From `strategy_from_name`.
-        epochs: Total epochs, counting those of a resumed run.
         checkpoint_dir: Folder of the checkpoints (shared storage when
             several machines train).
-        optimizer_fn: Returns a new optimizer; called under the scope.
         metrics: name -> per-example metric (a name such as
-            "sparse_categorical_accuracy", or a function).
+            "sparse_categorical_accuracy", or a function), logged as name
+            and "val_" + name.
         max_to_keep: Checkpoints kept.
-        verbose: Print one line per epoch (chief only).
 
-    Returns:
-        (model, history): the trained (uncompiled) model and a dict like
-        Keras' `History.history` ("loss", metric names, "val_" ones), covering
-        every epoch, those of an interrupted earlier run included.
-    """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(
-            "Received an invalid value for argument `epochs`, expected a "
-            f"positive integer, got {epochs!r}."
-        )
-    loss_function = _per_example(loss_fn, "loss")
-    metric_functions = {
-        name: _per_example(function, name)
-        for name, function in (metrics or {}).items()
-    }
-    chief = is_chief(strategy)
-    write_dir = worker_directory(checkpoint_dir, strategy)
-    write_dir.mkdir(parents=True, exist_ok=True)
+    Example:
 
+    ```python
     with strategy.scope():
-        model = build_model_fn()
-        optimizer = optimizer_fn()
-        optimizer.build(model.trainable_variables)
-        epoch_counter = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="epoch"
+        model = zoo.build("gru", vocabulary_size=20000)
+        model.compile("adam", loss="sparse_categorical_crossentropy")
+    trainer = DistributedTrainer(model, strategy, checkpoint_dir="run/ckpt")
+    history = trainer.fit(train, validation, epochs=10, callbacks=[
+        keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
+    ])
+    ```
+    """
+
+    STATE = "trainer-state-{epoch}.npz"
+
+    def __init__(
+        self,
+        model: keras.Model,
+        strategy: tf.distribute.Strategy,
+        *,
+        checkpoint_dir,
+        metrics: dict | None = None,
+        max_to_keep: int = 2,
+    ):
+        if not getattr(model, "compiled", False) or model.optimizer is None:
+            raise ValueError(
+                "Received an invalid value for argument `model`: it is not "
+                "compiled; compile it (loss and optimizer) under "
+                "`strategy.scope()` first."
+            )
+        self.model = model
+        self.strategy = strategy
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.metrics = dict(metrics or {})
+        self.max_to_keep = max_to_keep
+        self._loss = _per_example(model.loss, "loss")
+        self._metrics = {
+            name: _per_example(function, name)
+            for name, function in self.metrics.items()
+        }
+        with strategy.scope():
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            self._epoch = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="epoch"
+            )
+            # Whether this worker's callbacks stopped training.
+            self._stop = tf.Variable(False, trainable=False, name="stop")
+        self._checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=model.optimizer, epoch=self._epoch
         )
-    checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=optimizer, epoch=epoch_counter
-    )
-    # Restore from the chief's folder: the folder everyone resumes from.
-    latest = tf.train.latest_checkpoint(str(checkpoint_dir))
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(write_dir), max_to_keep=max_to_keep
-    )
-    history_path = Path(checkpoint_dir) / "history.json"
-    history = {}
-    if latest and history_path.exists():
-        history = json.loads(history_path.read_text(encoding="utf-8"))
-    _check_same_epoch(strategy, epoch_counter)
+        self._train_step = self._distributed(self._train_replica)
+        self._evaluate_step = self._distributed(self._evaluate_replica)
+        self._stop_spread = _spread_function(strategy, self._stop)
 
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA
-    )
+    def fit(
+        self,
+        train,
+        validation: tf.data.Dataset | None = None,
+        *,
+        epochs: int,
+        callbacks=(),
+        verbose: bool = True,
+    ) -> dict:
+        """Trains to `epochs` (counting those of a resumed run).
 
-    def distributed(dataset):
-        if dataset is None:
-            return None
-        return strategy.experimental_distribute_dataset(
-            dataset.with_options(options)
+        Args:
+            train: (inputs, targets) batches of the *global* batch size,
+                identical on every worker (same seed), sharded by element;
+                or a `zoo.data.EpochDataset`, whose `for_epoch(epoch)` is
+                trained on at each epoch, so that a resumed run sees the
+                batches of an uninterrupted one.
+            validation: The same for validation (a dataset), or None.
+            epochs: Total epochs, counting those of a resumed run.
+            callbacks: Keras callbacks (see the class docstring), e.g.
+                `zoo.training.standard_callbacks(..., backup=False)`.
+            verbose: Print one line per epoch (chief only).
+
+        Returns:
+            A dict like Keras' `History.history` ("loss", metric names,
+            "val_" ones), covering every epoch, those of an interrupted
+            earlier run included.
+        """
+        if type(epochs) is not int or epochs < 1:
+            raise ValueError(
+                "Received an invalid value for argument `epochs`, expected "
+                f"a positive integer, got {epochs!r}."
+            )
+        epoch_made = callable(getattr(train, "for_epoch", None))
+        if not epoch_made and not isinstance(train, tf.data.Dataset):
+            raise ValueError(
+                "Received an invalid value for argument `train`, expected "
+                "a tf.data.Dataset or an object with for_epoch(epoch) (a "
+                f"zoo.data.EpochDataset), got {train!r}."
+            )
+        callbacks = list(callbacks)
+        logged = ["loss", *self._metrics]
+        if validation is not None:
+            logged += [f"val_{name}" for name in logged]
+        _check_callbacks(callbacks, logged)
+        stateful = [c for c in callbacks if _backed_up(c)]
+
+        write_dir = worker_directory(self.checkpoint_dir, self.strategy)
+        write_dir.mkdir(parents=True, exist_ok=True)
+        manager = tf.train.CheckpointManager(
+            self._checkpoint, str(write_dir), max_to_keep=self.max_to_keep
         )
+        state, arrays = self._restore(len(stateful))
+        _check_same_epoch(self.strategy, self._epoch)
+        callback_list = keras.callbacks.CallbackList(
+            callbacks, model=self.model, epochs=epochs, verbose=0
+        )
+        self.model.stop_training = False
+        callback_list.on_train_begin()
+        # After on_train_begin, which resets them (as in BackupAndRestore).
+        # (_restore checked that the states match these callbacks.)
+        for index, callback_state in enumerate(state["callbacks"]):
+            training._set_callback_state(
+                stateful[index], callback_state, arrays.get(index)
+            )
 
-    train_data = None if callable(train_dataset) else distributed(train_dataset)
-    validation_data = distributed(validation_dataset)
+        history, stopped = state["history"], state["stopped"]
+        train_data = None if epoch_made else self._distribute(train)
+        validation_data = self._distribute(validation)
+        logs = None
+        epoch = int(self._epoch.numpy())
+        while epoch < epochs and not stopped:
+            start = time.monotonic()
+            callback_list.on_epoch_begin(epoch)
+            if epoch_made:
+                train_data = self._distribute(train.for_epoch(epoch))
+            logs = self._epoch_logs(train_data, validation_data)
+            callback_list.on_epoch_end(epoch, dict(logs))
+            stopped = self._agree_to_stop(epoch)
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            epoch += 1
+            self._save(manager, epoch, history, stopped, stateful)
+            if verbose and is_chief(self.strategy):
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in logs.items())
+                seconds = time.monotonic() - start
+                print(
+                    f"Epoch {epoch}/{epochs} ({seconds:.1f}s): {shown}",
+                    flush=True,
+                )
+        callback_list.on_train_end(logs)
+        if not is_chief(self.strategy):
+            shutil.rmtree(write_dir, ignore_errors=True)
+        return history
 
-    def sums(targets, predictions):
+    def _distributed(self, replica_function) -> Callable:
+        strategy = self.strategy
+
+        # reduce_retracing: padded batches of new lengths reuse one graph.
+        @tf.function(reduce_retracing=True)
+        def step(batch):
+            per_replica = strategy.run(replica_function, args=batch)
+            return [
+                strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for v in per_replica
+            ]
+
+        return step
+
+    def _sums(self, targets, predictions) -> list:
         """[loss sum, metric sums...] over this replica's examples."""
-        values = [loss_function(targets, predictions)]
-        values += [f(targets, predictions) for f in metric_functions.values()]
+        values = [self._loss(targets, predictions)]
+        values += [f(targets, predictions) for f in self._metrics.values()]
         return [tf.reduce_sum(tf.cast(v, tf.float32)) for v in values]
 
-    def train_replica(inputs, targets):
+    def _train_replica(self, inputs, targets):
+        model = self.model
         context = tf.distribute.get_replica_context()
         count = tf.cast(tf.shape(targets)[0], tf.float32)
         global_count = context.all_reduce(tf.distribute.ReduceOp.SUM, count)
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
-            per_example = tf.cast(
-                loss_function(targets, predictions), tf.float32
-            )
+            per_example = tf.cast(self._loss(targets, predictions), tf.float32)
             loss = tf.reduce_sum(per_example) / tf.maximum(global_count, 1.0)
             if model.losses:
-                loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
+                loss += tf.add_n(model.losses) / (
+                    self.strategy.num_replicas_in_sync
+                )
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return [count] + sums(targets, predictions)
+        model.optimizer.apply_gradients(
+            zip(gradients, model.trainable_variables)
+        )
+        return [count] + self._sums(targets, predictions)
 
-    def evaluate_replica(inputs, targets):
-        predictions = model(inputs, training=False)
+    def _evaluate_replica(self, inputs, targets):
+        predictions = self.model(inputs, training=False)
         count = tf.cast(tf.shape(targets)[0], tf.float32)
-        return [count] + sums(targets, predictions)
+        return [count] + self._sums(targets, predictions)
 
-    # reduce_retracing: padded batches of new lengths reuse one graph.
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
-        per_replica = strategy.run(train_replica, args=batch)
-        return [
-            strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for v in per_replica
-        ]
+    def _distribute(self, dataset):
+        if dataset is None:
+            return None
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return self.strategy.experimental_distribute_dataset(
+            dataset.with_options(options)
+        )
 
-    @tf.function(reduce_retracing=True)
-    def evaluate_step(batch):
-        per_replica = strategy.run(evaluate_replica, args=batch)
-        return [
-            strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-            for v in per_replica
-        ]
-
-    names = ["loss", *metric_functions]
-
-    def run_epoch(step, dataset):
+    def _run_epoch(self, step, dataset, split: str) -> dict:
         totals = None
         for batch in dataset:
             values = [float(v) for v in step(batch)]
@@ -332,39 +442,168 @@ def fit_distributed(
                 else [a + b for a, b in zip(totals, values)]
             )
         if totals is None or totals[0] == 0:
-            raise ValueError("The dataset yielded no examples.")
+            raise ValueError(f"The {split} dataset yielded no examples.")
+        names = ["loss", *self._metrics]
         return {n: s / totals[0] for n, s in zip(names, totals[1:])}
 
-    for epoch in range(int(epoch_counter.numpy()), epochs):
-        start = time.monotonic()
-        if callable(train_dataset):
-            train_data = distributed(train_dataset(epoch))
-        logs = run_epoch(train_step, train_data)
+    def _epoch_logs(self, train_data, validation_data) -> dict:
+        logs = self._run_epoch(self._train_step, train_data, "training")
         if validation_data is not None:
-            validation = run_epoch(evaluate_step, validation_data)
+            validation = self._run_epoch(
+                self._evaluate_step, validation_data, "validation"
+            )
             logs.update({f"val_{k}": v for k, v in validation.items()})
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        epoch_counter.assign(epoch + 1)
-        manager.save(checkpoint_number=epoch + 1)  # Every worker must save.
+        return logs
+
+    def _agree_to_stop(self, epoch: int) -> bool:
+        stop = bool(getattr(self.model, "stop_training", False))
+        if self.strategy.num_replicas_in_sync == 1:
+            return stop
+        self._stop.assign(stop)
+        if float(self._stop_spread()):
+            raise RuntimeError(
+                f"After epoch {epoch + 1} the callbacks stopped training on "
+                "some workers and not on others; they must decide from the "
+                "logs alone (which every worker shares)."
+            )
+        return stop
+
+    def _state_path(self, epoch: int) -> Path:
+        return self.checkpoint_dir / self.STATE.format(epoch=epoch)
+
+    def _restore(self, stateful_count: int) -> tuple[dict, dict]:
+        """Restores the latest checkpoint of `checkpoint_dir`, the folder
+        every worker resumes from; its (state, callback arrays)."""
+        fresh = {"history": {}, "stopped": False, "callbacks": []}
+        latest = tf.train.latest_checkpoint(str(self.checkpoint_dir))
+        if not latest:
+            return fresh, {}
+        self._checkpoint.restore(latest).assert_existing_objects_matched()
+        path = self._state_path(int(self._epoch.numpy()))
+        if not path.exists():
+            raise FileNotFoundError(
+                f"The checkpoint {latest} has no trainer state {path.name} "
+                "beside it (an older zoo wrote it?); remove "
+                f"{self.checkpoint_dir} to train from scratch."
+            )
+        arrays = {}  # callback index -> [(position, array)]
+        with np.load(path, allow_pickle=False) as data:
+            state = json.loads(str(data["state"]))
+            for key in data.files:
+                if key.startswith("callback_"):
+                    _, index, position = key.split("_")
+                    arrays.setdefault(int(index), []).append(
+                        (int(position), data[key])
+                    )
+        if len(state["callbacks"]) != stateful_count:
+            raise ValueError(
+                f"{path} holds the states of {len(state['callbacks'])} "
+                f"callbacks, but this run has {stateful_count} stateful "
+                "callbacks: resume with the callbacks of the first run."
+            )
+        return state, {
+            index: [array for _, array in sorted(items, key=lambda i: i[0])]
+            for index, items in arrays.items()
+        }
+
+    def _save(self, manager, epoch, history, stopped, stateful) -> None:
+        """The backup of `epoch` (completed epochs): the chief's state file,
+        then every worker's checkpoint, which commits it."""
+        self._epoch.assign(epoch)
+        chief = is_chief(self.strategy)
         if chief:
-            atomic_write_text(history_path, json.dumps(history) + "\n")
-            if verbose:
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in logs.items())
-                print(
-                    f"Epoch {epoch + 1}/{epochs} "
-                    f"({time.monotonic() - start:.1f}s): {shown}",
-                    flush=True,
-                )
-    if not chief:
-        shutil.rmtree(write_dir, ignore_errors=True)
-    return model, history
+            self._write_state(epoch, history, stopped, stateful)
+        manager.save(checkpoint_number=epoch)  # Every worker must save.
+        if chief:
+            self._remove_stale_states(manager)
+
+    def _write_state(self, epoch, history, stopped, stateful) -> None:
+        states, arrays = [], {}
+        for index, callback in enumerate(stateful):
+            callback_state, weights = training._get_callback_state(callback)
+            states.append(callback_state)
+            for position, array in enumerate(weights or []):
+                arrays[f"callback_{index}_{position}"] = np.asarray(array)
+        state = {"history": history, "stopped": stopped, "callbacks": states}
+        path = self._state_path(epoch)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, state=np.array(json.dumps(state)), **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _remove_stale_states(self, manager) -> None:
+        kept = {
+            self.STATE.format(epoch=int(path.rsplit("-", 1)[1]))
+            for path in manager.checkpoints
+        }
+        for path in self.checkpoint_dir.glob(self.STATE.format(epoch="*")):
+            if path.name not in kept:
+                path.unlink(missing_ok=True)
+
+
+def _backed_up(callback) -> bool:
+    """Whether the trainer backs up `callback`'s state: the callbacks
+    `zoo.training.AtomicBackupAndRestore` accepts."""
+    return isinstance(callback, keras.callbacks.EarlyStopping) or (
+        hasattr(callback, "get_state") and hasattr(callback, "set_state")
+    )
+
+
+def _check_callbacks(callbacks: list, logged: list) -> None:
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            raise ValueError(
+                f"Received an invalid callback {type(callback).__name__}: "
+                "DistributedTrainer backs up and resumes by itself (to "
+                "`checkpoint_dir`); pass standard_callbacks(..., "
+                "backup=False)."
+            )
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ValueError(
+                "Received an invalid value in `callbacks`, expected "
+                f"keras.callbacks.Callback objects, got {callback!r}."
+            )
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str) and monitor not in logged:
+            raise ValueError(
+                f"{type(callback).__name__} monitors {monitor!r}, which "
+                f"this loop does not log (it logs {logged}): pass its "
+                "metric in `metrics` (name -> per-example function) and "
+                "validation data for 'val_' names."
+            )
 
 
 def uses_custom_loop(strategy: tf.distribute.Strategy) -> bool:
-    """Whether `fit_model` trains with `fit_distributed` (several workers'
-    strategy) rather than Keras' `fit`."""
+    """Whether `fit_model` trains with `DistributedTrainer` (several
+    workers' strategy) rather than Keras' `fit`."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def local_copy(model: keras.Model) -> keras.Model:
+    """A compiled copy of `model` outside every strategy.
+
+    `keras.models.clone_model` rebuilds the model from its config and
+    compiles it from the model's own compile config (loss, optimizer
+    settings, metrics; registered custom objects such as a recipe's loss
+    are found by their registered names); the weights are then copied.
+    Its variables are plain ones, so one worker alone can evaluate and
+    export it: the distributed model's would need every worker to join
+    their collective ops. Call it outside any `strategy.scope()`.
+    """
+    if tf.distribute.has_strategy():
+        raise RuntimeError(
+            "local_copy was called inside a strategy's scope, where the "
+            "copy's variables would be distributed too; call it outside "
+            "`strategy.scope()`."
+        )
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def fit_model(
@@ -375,7 +614,6 @@ def fit_model(
     strategy: tf.distribute.Strategy,
     epochs: int,
     output_dir,
-    rebuild: Callable[[], keras.Model],
     metrics: dict | None = None,
     verbose: int = 1,
     **callback_options,
@@ -383,17 +621,18 @@ def fit_model(
     """Trains a compiled `model` under `strategy`, resumably: the recipes'
     one call for every `--strategy`.
 
-    - One worker (the default strategy, `MirroredStrategy`): `model.fit`
-      with `zoo.training.standard_callbacks(output_dir,
-      **callback_options)`, exactly as without a strategy.
-    - `MultiWorkerMirroredStrategy`: `fit_distributed` with the model's
-      compiled loss and optimizer and `metrics`, checkpointing under
-      `output_dir/checkpoints` (no early stopping or best-model
-      checkpoint: the result is the last epoch's weights). The weights
-      are then copied into `rebuild()`, a model outside the strategy:
-      evaluating or exporting the distributed model would need every
-      worker to join its collective ops. After it only the chief
-      (`is_chief`) should evaluate and write.
+    Both paths use `zoo.training.standard_callbacks(output_dir,
+    **callback_options)`: best checkpoint (`best.keras`), early stopping
+    (restoring the best weights), `history.csv`, TensorBoard logs.
+
+    - One worker (the default strategy, `MirroredStrategy`): `model.fit`,
+      with the standard backup (`output_dir/backup`).
+    - `MultiWorkerMirroredStrategy`: `DistributedTrainer` with the model's
+      compiled loss and optimizer and `metrics`, backing up under
+      `output_dir/checkpoints`. Only the chief writes to `output_dir`;
+      the other workers' callbacks write to temporary folders they remove.
+      The result is `local_copy(model)`, a compiled model outside the
+      strategy, which the chief (`is_chief`) evaluates and exports alone.
 
     Args:
         model: Compiled, built under `strategy.scope()`.
@@ -404,9 +643,7 @@ def fit_model(
         strategy: From `strategy_from_name`.
         epochs: Total epochs, counting those of a resumed run.
         output_dir: The run's folder (backups, checkpoints, logs).
-        rebuild: Returns a new compiled model like `model` (called outside
-            the strategy's scope; multi-worker only).
-        metrics: name -> per-example metric for `fit_distributed`, e.g.
+        metrics: name -> per-example metric for `DistributedTrainer`, e.g.
             {"accuracy": "sparse_categorical_accuracy"}.
         verbose: Keras' `verbose`.
         **callback_options: For `standard_callbacks` (monitor, mode,
@@ -416,10 +653,9 @@ def fit_model(
         (model, history): the trained model to evaluate and export, and a
         dict like Keras' `History.history`.
     """
-    epoch_made = callable(getattr(train_data, "for_epoch", None))
     if not uses_custom_loop(strategy):
         callbacks = training.standard_callbacks(output_dir, **callback_options)
-        if epoch_made:
+        if callable(getattr(train_data, "for_epoch", None)):
             callbacks.insert(0, training.SetDataEpoch(train_data))
             train_data = train_data.dataset()
         history = model.fit(
@@ -431,42 +667,52 @@ def fit_model(
             verbose=verbose,
         )
         return model, history.history
-    trained, history = fit_distributed(
-        lambda: model,
-        model.loss,
-        train_data.for_epoch if epoch_made else train_data,
-        validation_data,
-        strategy=strategy,
-        epochs=epochs,
+    run_dir = worker_directory(output_dir, strategy)
+    callbacks = training.standard_callbacks(
+        run_dir, backup=False, **callback_options
+    )
+    trainer = DistributedTrainer(
+        model,
+        strategy,
         checkpoint_dir=Path(output_dir) / "checkpoints",
-        optimizer_fn=lambda: model.optimizer,
         metrics=metrics,
+    )
+    history = trainer.fit(
+        train_data,
+        validation_data,
+        epochs=epochs,
+        callbacks=callbacks,
         verbose=bool(verbose),
     )
-    local = rebuild()
-    local.set_weights(trained.get_weights())
-    return local, history
+    if not is_chief(strategy):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return local_copy(model), history
+
+
+def _spread_function(strategy, variable: tf.Variable) -> Callable:
+    """A function () -> sum over replicas of |sum of all values - n * own
+    value| of `variable` (made in the strategy's scope), the same on every
+    worker: zero exactly when every worker holds the same value."""
+
+    @tf.function
+    def spread():
+        def replica():
+            context = tf.distribute.get_replica_context()
+            value = tf.cast(variable.read_value(), tf.float32)
+            total = context.all_reduce(tf.distribute.ReduceOp.SUM, value)
+            own = tf.abs(total - strategy.num_replicas_in_sync * value)
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, own)
+
+        return strategy.experimental_local_results(strategy.run(replica))[0]
+
+    return spread
 
 
 def _check_same_epoch(strategy, epoch_counter: tf.Variable) -> None:
     """Raises if the workers restored different epochs (unshared storage)."""
     if strategy.num_replicas_in_sync == 1:
         return
-
-    @tf.function
-    def spread():
-        def replica():
-            # Zero on every replica only if all hold the same value.
-            context = tf.distribute.get_replica_context()
-            value = tf.cast(epoch_counter.read_value(), tf.float32)
-            total = context.all_reduce(tf.distribute.ReduceOp.SUM, value)
-            return tf.abs(total - strategy.num_replicas_in_sync * value)
-
-        return strategy.reduce(
-            tf.distribute.ReduceOp.SUM, strategy.run(replica), axis=None
-        )
-
-    if float(spread()) != 0.0:
+    if float(_spread_function(strategy, epoch_counter)()) != 0.0:
         raise RuntimeError(
             "The workers restored different epochs from `checkpoint_dir`: "
             "it must be storage that every worker reads (a shared file "

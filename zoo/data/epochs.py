@@ -14,7 +14,7 @@ take:
   calls `make` with the epoch held in a variable, which the
   `zoo.training.SetDataEpoch` callback sets at the start of each epoch
   (Keras iterates the dataset after `on_epoch_begin`).
-- `zoo.distribute.fit_distributed`: `EpochDataset.for_epoch`, called with
+- `zoo.distribute.DistributedTrainer`: `EpochDataset.for_epoch`, called with
   each epoch's index.
 
 A resumed run restores the epoch from its backup, so epoch k sees the same

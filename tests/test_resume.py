@@ -128,6 +128,7 @@ _KILLED_EXPORT = textwrap.dedent(
     import importlib.util, sys, time
     spec = importlib.util.spec_from_file_location("export", sys.argv[1])
     export = importlib.util.module_from_spec(spec)
+    sys.modules["export"] = export  # dataclasses look their module up
     spec.loader.exec_module(export)
     with export.atomic_directory(sys.argv[2], overwrite=True) as folder:
         (folder / "saved_model.pb").write_text("new, half writ")

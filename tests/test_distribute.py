@@ -295,62 +295,46 @@ def _max_difference(first, second):
     return max(float(np.max(np.abs(a - b))) for a, b in zip(first, second))
 
 
+def _start_worker(output_dir, epochs, tf_config=None):
+    """The helper script under a multi-worker strategy; TF_CONFIG names the
+    cluster and this worker (none: a one-worker cluster)."""
+    environment = subprocess_environment()
+    environment["PYTHONPATH"] += ":" + str(REPO / "tests")
+    environment.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        environment["TF_CONFIG"] = json.dumps(tf_config)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            SCRIPT,
+            "--output-dir",
+            str(output_dir),
+            "--strategy",
+            "multi_worker",
+            "--epochs",
+            str(epochs),
+        ],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_two_workers_agree_and_match_one_worker(tmp_path):
     epochs = 4
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     processes = []
     try:
         for index in range(2):
-            environment = subprocess_environment()
-            environment["PYTHONPATH"] += ":" + str(REPO / "tests")
-            environment["TF_CONFIG"] = json.dumps(
-                {
-                    "cluster": {"worker": workers},
-                    "task": {"type": "worker", "index": index},
-                }
-            )
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        SCRIPT,
-                        "--output-dir",
-                        str(tmp_path / "mw"),
-                        "--strategy",
-                        "multi_worker",
-                        "--epochs",
-                        str(epochs),
-                    ],
-                    cwd=REPO,
-                    env=environment,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
+            cluster = {
+                "cluster": {"worker": workers},
+                "task": {"type": "worker", "index": index},
+            }
+            processes.append(_start_worker(tmp_path / "mw", epochs, cluster))
         # One worker through the same code: a one-worker cluster.
-        environment = subprocess_environment()
-        environment["PYTHONPATH"] += ":" + str(REPO / "tests")
-        environment.pop("TF_CONFIG", None)
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    SCRIPT,
-                    "--output-dir",
-                    str(tmp_path / "one"),
-                    "--strategy",
-                    "multi_worker",
-                    "--epochs",
-                    str(epochs),
-                ],
-                cwd=REPO,
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        processes.append(_start_worker(tmp_path / "one", epochs))
         outputs = [process.communicate(timeout=500) for process in processes]
     finally:
         for process in processes:

@@ -70,6 +70,22 @@ def arguments(workspace, source, *extra):
     ]
 
 
+def fresh_arguments(tmp_path, source, *extra):
+    """--smoke on `source`, every output under a fresh `tmp_path`."""
+    return [
+        "--smoke",
+        "--data",
+        str(source),
+        "--data-dir",
+        str(tmp_path / "tfds"),
+        "--output-dir",
+        str(tmp_path / "runs"),
+        "--export",
+        str(tmp_path / "saved_models"),
+        *extra,
+    ]
+
+
 @pytest.fixture(scope="module")
 def first_run(workspace):
     # Through the console script, as the README runs it.
@@ -264,19 +280,7 @@ def test_bad_sources_exit_2_without_traceback(kind, tmp_path, capsys):
     else:
         source = tmp_path / "empty_folder"
         source.mkdir()
-    code = recipe.main(
-        [
-            "--smoke",
-            "--data",
-            str(source),
-            "--data-dir",
-            str(tmp_path / "tfds"),
-            "--output-dir",
-            str(tmp_path / "runs"),
-            "--export",
-            str(tmp_path / "saved_models"),
-        ]
-    )
+    code = recipe.main(fresh_arguments(tmp_path, source))
     assert code == 2
     error = capsys.readouterr().err
     assert error.startswith("zoo train imdb: error: ")
@@ -295,18 +299,7 @@ def test_bad_sources_exit_2_without_traceback(kind, tmp_path, capsys):
 def test_bad_arguments_exit_2_before_loading(
     extra, message, workspace, tmp_path, capsys
 ):
-    arguments = [
-        "--smoke",
-        "--data",
-        str(workspace["archive"]),
-        "--data-dir",
-        str(tmp_path / "tfds"),
-        "--output-dir",
-        str(tmp_path / "runs"),
-        "--export",
-        str(tmp_path / "saved_models"),
-        *extra,
-    ]
+    arguments = fresh_arguments(tmp_path, workspace["archive"], *extra)
     try:
         code = recipe.main(arguments)
     except SystemExit as exit:  # argparse's usage errors

@@ -93,7 +93,22 @@ def test_end_to_end_outputs(first_run, workspace):
     assert metrics["export"] == str(first_run.resolve())
     run = metrics["run"]
     assert "--smoke" in run["command"] and "git_commit" in run
+    calibration = metrics["metrics"]["validation"]["calibration"]
+    assert sorted(calibration) == [
+        "first_20_words",
+        "first_5_words",
+        "whole",
+    ]
+    for figures in calibration.values():
+        assert 0.0 <= figures["ece"] <= 1.0
+    assert set(metrics["model_config"]["evidence_scaling"]) == {
+        "scale",
+        "half_evidence",
+        "power",
+    }
     for name in (
+        "reliability.png",
+        "reliability_unscaled.png",
         "history.csv",
         "learning_curves.png",
         "best.keras",
@@ -106,6 +121,7 @@ def test_end_to_end_outputs(first_run, workspace):
         (first_run / "assets.extra" / "model_card.json").read_text()
     )
     assert card["version"] == 1 and "validation_accuracy" in card
+    assert card["calibration"]["first_5_words"]["ece"] >= 0.0
     assert card["command"] == run["command"]
     export.check_portable(first_run)
     # Weights only: no optimizer state (which would triple the size).
@@ -138,6 +154,8 @@ def test_saved_model_signature_and_odd_text(first_run):
     np.testing.assert_array_equal(
         label.numpy(), (probability.numpy() > 0.5).astype(np.int64)
     )
+    # No words, no evidence: exactly 0.5 (EvidenceScaling of 0 tokens).
+    np.testing.assert_array_equal(probability.numpy()[1:3], [0.5, 0.5])
 
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile_serving.py"

@@ -487,7 +487,10 @@ def train_task(args, strategy) -> runner.Trained | None:
             # Bytes ("S"): the verifying process loads them without pickle.
             probe_inputs={"text": np.array(PROBE_TEXTS, dtype=bytes)},
             card=card,
-            track=(classifier,),
+            # The vectorizer, for its lookup table; tracking the Keras
+            # model too would save its weights twice (variables/ and
+            # _all_variables/ in the checkpoint).
+            track=(classifier.get_layer("vectorizer"),),
         ),
         summary=f"validation accuracy {validation_accuracy:.4f} in "
         f"{seconds:.0f} s; ECE "

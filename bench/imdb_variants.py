@@ -129,9 +129,10 @@ def run_model(args, model, vectorizer, train, validation) -> dict:
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    # token_pipeline no longer shuffles (the recipe shuffles per epoch).
     train_tokens = recipe.token_pipeline(
-        train, vectorizer, args.batch_size, args.seed
-    )
+        train, vectorizer, args.batch_size
+    ).shuffle(512, seed=args.seed)
     validation_tokens = recipe.token_pipeline(
         validation, vectorizer, args.batch_size
     )

@@ -9,11 +9,18 @@ and word pairs, adapted on train only) turns a review into at most
 `--max-length` token ids (unigrams then bigrams; longer reviews are
 truncated), and the zoo model classifies the ids.
 
+Then `EvidenceScaling` (`zoo.calibration`), fitted on the validation
+reviews whole and cut to their first 50, 20, 10 and 5 words, scales the
+logit by a saturating function of the review's token count, so that the
+confidence follows the evidence: short texts get probabilities near 0.5,
+the empty string exactly 0.5. It is part of the exported graph.
+
 Expected (default settings): 91.1% validation accuracy after 3 epochs,
-8 minutes of training (10 minutes for the whole command) on 2 CPU cores
-shared with other jobs (load average ~7); the exported model is 16 MB.
-The tf-idf logistic regression baseline (90.9%) is in README.md's IMDB
-section, the other zoo models under one budget in
+ECE (15 bins) about 0.01 on whole validation reviews and 0.01-0.03 on
+their first 20 and 5 words; 1.5 to 8 minutes of training on 2 CPU cores
+(depending on the other jobs). The ablation of issue 15's ideas is in
+bench/results/imdb_ablation.md, the tf-idf baseline (90.9%) in README.md's
+IMDB section, the other zoo models under one budget in
 bench/results/imdb_variants.md.
 
 Outputs: `--output-dir` (default runs/imdb) gets TensorBoard logs,
@@ -35,6 +42,7 @@ scale". A killed run resumes when rerun with the same command.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -46,6 +54,7 @@ import tensorflow as tf
 import zoo
 import zoo.text
 from recipes import runner
+from zoo import calibration
 from zoo import distribute
 from zoo import export
 from zoo import training
@@ -62,6 +71,10 @@ DEFAULT_MODEL_CONFIG = {
     "pool_size": 1,
     "pooling": "average",
 }
+# Review lengths (words; None = whole) whose calibration is fitted together
+# and reported: whole reviews and their first 50, 20, 10 and 5 words.
+CALIBRATION_WORDS = (None, 50, 20, 10, 5)
+REPORTED_WORDS = (None, 20, 5)
 # Inputs that show what the exported model does with odd text.
 PROBE_TEXTS = [
     b"A wonderful, moving film.<br /><br />The best acting I've seen!",
@@ -92,7 +105,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         "max_length/2 words); the rest is truncated",
     )
     data.add_argument("--vocabulary-size", type=int, default=60000)
-    data.add_argument("--ngrams", type=int, choices=(1, 2), default=2)
+    data.add_argument("--ngrams", type=int, choices=(1, 2, 3), default=2)
     model = parser.add_argument_group("Model")
     model.add_argument(
         "--model",
@@ -107,6 +120,13 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         help="units, filters or hidden units, whichever the model has",
     )
     model.add_argument("--dropout", type=float, default=0.5)
+    model.add_argument(
+        "--model-args",
+        type=json.loads,
+        default=None,
+        help="JSON object of builder overrides, e.g. "
+        "'{\"kernel_size\": 5}' (applied last)",
+    )
     train_group = parser.add_argument_group("Training")
     train_group.add_argument(
         "--epochs", type=int, default=None, help="default 3 (1 with --smoke)"
@@ -162,21 +182,28 @@ def model_overrides(args) -> dict:
             overrides[key] = args.units
     if args.model == DEFAULT_MODEL:
         overrides.update(DEFAULT_MODEL_CONFIG)
+    if args.model_args is not None:
+        if not isinstance(args.model_args, dict):
+            raise ValueError(
+                f"--model-args must be a JSON object, got {args.model_args!r}"
+            )
+        overrides.update(args.model_args)
     return overrides
 
 
 def build_model(args, vectorizer):
-    """The training-time model: token ids [batch, time] → class softmax."""
+    """The training-time model: token ids [batch, time] → class logits."""
     model = zoo.build(
         args.model,
         inputs="tokens",
         vocabulary_size=vectorizer.vocabulary_size(),
         num_classes=2,
+        output_activation=None,
         **model_overrides(args),
     )
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     return model
@@ -255,8 +282,91 @@ def evaluate(model, vectorizer, datasets: dict, batch_size: int) -> dict:
     return results
 
 
-def end_to_end(vectorizer, model) -> keras.Model:
+def review_logits(model, vectorizer, dataset, batch_size, words=None):
+    """(logits z, token counts n, labels) of a split's reviews, NumPy.
+
+    z = logit(positive) − logit(negative) of the token model; `words`
+    cuts each review to its first so many words first (None: whole).
+    """
+
+    def vectorize(text, label):
+        if words is not None:
+            text = zoo.text.first_words(text, words)
+        return vectorizer(text), label
+
+    logits, counts, labels = [], [], []
+    batches = dataset.batch(batch_size).map(
+        vectorize, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    for ids, label in batches.prefetch(tf.data.AUTOTUNE):
+        output = np.asarray(model(ids, training=False), np.float64)
+        logits.append(output[:, 1] - output[:, 0])
+        counts.append(np.count_nonzero(ids.numpy(), axis=1))
+        labels.append(label.numpy())
+    return tuple(np.concatenate(part) for part in (logits, counts, labels))
+
+
+def words_name(words) -> str:
+    return "whole" if words is None else f"first_{words}_words"
+
+
+def calibrate(model, vectorizer, dataset, batch_size, output_dir=None):
+    """Fits `EvidenceScaling` on the validation reviews cut to several
+    lengths; returns (its arguments, {length name: figures}).
+
+    The figures (accuracy, mean confidence, ECE with 15 bins, before and
+    after the scaling) are for whole reviews and their first 20 and 5
+    words; `output_dir` gets reliability.png (after) and
+    reliability_unscaled.png (before).
+    """
+    cut = {
+        words: review_logits(model, vectorizer, dataset, batch_size, words)
+        for words in CALIBRATION_WORDS
+    }
+    fitted = calibration.fit_evidence_scaling(
+        *(np.concatenate(part) for part in zip(*cut.values()))
+    )
+    figures, curves, unscaled = {}, {}, {}
+    for words in REPORTED_WORDS:
+        logits, counts, labels = cut[words]
+        scaled = calibration.scale_logits(logits, counts, **fitted)
+        probability = 1 / (1 + np.exp(-scaled))
+        before = 1 / (1 + np.exp(-logits))
+        name = words_name(words)
+        figures[name] = {
+            "accuracy": round(float(np.mean((logits > 0) == labels)), 4),
+            "mean_confidence": round(
+                float(np.mean(np.maximum(probability, 1 - probability))), 4
+            ),
+            "ece": round(
+                calibration.expected_calibration_error(probability, labels),
+                4,
+            ),
+            "ece_unscaled": round(
+                calibration.expected_calibration_error(before, labels), 4
+            ),
+        }
+        curves[name] = (probability, labels)
+        unscaled[name] = (before, labels)
+    if output_dir is not None:
+        calibration.reliability_diagram(
+            curves,
+            Path(output_dir) / "reliability.png",
+            "IMDB validation, EvidenceScaling " + json.dumps(fitted),
+        )
+        calibration.reliability_diagram(
+            unscaled,
+            Path(output_dir) / "reliability_unscaled.png",
+            "IMDB validation, unscaled logits",
+        )
+    return fitted, figures
+
+
+def end_to_end(vectorizer, model, scaling=None) -> keras.Model:
     """Raw strings [batch] → P(positive) [batch] as one Keras model.
+
+    P(positive) = σ(z'), z' the `EvidenceScaling` (arguments `scaling`;
+    None: unscaled) of z = logit(positive) − logit(negative).
 
     Wraps an uncompiled Functional model over the same layers (and
     weights), so that neither the `.keras` file nor the SavedModel carries
@@ -265,8 +375,13 @@ def end_to_end(vectorizer, model) -> keras.Model:
     """
     inference = keras.Model(model.input, model.output, name=model.name)
     text = keras.Input(shape=(), dtype="string", name="text")
-    probabilities = inference(vectorizer(text))
-    probability = keras.layers.Identity(name="probability")(probabilities[:, 1])
+    token_ids = vectorizer(text)
+    logits = inference(token_ids)
+    logit = logits[:, 1] - logits[:, 0]
+    logit = calibration.EvidenceScaling(
+        **(scaling or {}), name="evidence_scaling"
+    )([logit, token_ids])
+    probability = keras.layers.Activation("sigmoid", name="probability")(logit)
     return keras.Model(text, probability, name=f"imdb_{model.name}")
 
 
@@ -306,7 +421,11 @@ def train_task(args, strategy) -> runner.Trained | None:
         {"validation": validation_data, "test": test_data},
         args.batch_size,
     )
-    classifier = end_to_end(vectorizer, model)
+    scaling, calibration_figures = calibrate(
+        model, vectorizer, validation_data, args.batch_size, output_dir
+    )
+    results["validation"]["calibration"] = calibration_figures
+    classifier = end_to_end(vectorizer, model, scaling)
     classifier.save(output_dir / "imdb.keras")
     overrides = model_overrides(args)
     validation_accuracy = results["validation"]["accuracy"]
@@ -323,6 +442,8 @@ def train_task(args, strategy) -> runner.Trained | None:
         "vocabulary_size": vectorizer.vocabulary_size(),
         "max_length": args.max_length,
         "ngrams": args.ngrams,
+        "calibration": "EvidenceScaling fitted on the validation reviews "
+        "(whole and cut to their first 50, 20, 10 and 5 words)",
     }
     card = {
         "name": TASK,
@@ -330,13 +451,24 @@ def train_task(args, strategy) -> runner.Trained | None:
         "model": f"{args.model} {overrides}",
         "inputs": "text: tf.string [None], raw review (any bytes; invalid "
         "UTF-8 becomes U+FFFD)",
-        "outputs": "probability: float32 [None] P(positive); label: int64 "
-        "[None], 1 = positive (probability > 0.5)",
+        "outputs": "probability: float32 [None] P(positive), calibrated "
+        "by EvidenceScaling (fewer words, closer to 0.5; no word: 0.5); "
+        "label: int64 [None], 1 = positive (probability > 0.5)",
         "preprocessing": "lower case, <br /> and punctuation removed, words "
         f"and bigrams, first {args.max_length} tokens kept",
         "data": f"IMDB (Maas et al. 2011) from {info.source}: "
         f"{info.num_train} train / {info.num_validation} validation",
         "validation_accuracy": round(validation_accuracy, 4),
+        "calibration": {
+            "evidence_scaling": scaling,
+            **{
+                name: {
+                    "accuracy": figures["accuracy"],
+                    "ece": figures["ece"],
+                }
+                for name, figures in calibration_figures.items()
+            },
+        },
         "test_accuracy": test_accuracy,
     }
     return runner.Trained(
@@ -347,17 +479,24 @@ def train_task(args, strategy) -> runner.Trained | None:
             "train_seconds": round(seconds, 1),
             "load_average": os.getloadavg(),
         },
-        model_config=overrides,
+        model_config={**overrides, "evidence_scaling": scaling},
         data=data,
         export=runner.ExportPlan(
             endpoints={"serving_default": review_endpoint(classifier)},
             # Bytes ("S"): the verifying process loads them without pickle.
             probe_inputs={"text": np.array(PROBE_TEXTS, dtype=bytes)},
             card=card,
-            track=(classifier,),
+            # The vectorizer, for its lookup table; tracking the Keras
+            # model too would save its weights twice (variables/ and
+            # _all_variables/ in the checkpoint).
+            track=(classifier.get_layer("vectorizer"),),
         ),
         summary=f"validation accuracy {validation_accuracy:.4f} in "
-        f"{seconds:.0f} s",
+        f"{seconds:.0f} s; ECE "
+        + ", ".join(
+            f"{name} {figures['ece']:.3f}"
+            for name, figures in calibration_figures.items()
+        ),
     )
 
 

@@ -109,7 +109,22 @@ def test_end_to_end_outputs(first_run, workspace):
     assert metrics["export"] == str(first_run.resolve())
     run = metrics["run"]
     assert "--smoke" in run["command"] and "git_commit" in run
+    calibration = metrics["metrics"]["validation"]["calibration"]
+    assert sorted(calibration) == [
+        "first_20_words",
+        "first_5_words",
+        "whole",
+    ]
+    for figures in calibration.values():
+        assert 0.0 <= figures["ece"] <= 1.0
+    assert set(metrics["model_config"]["evidence_scaling"]) == {
+        "scale",
+        "half_evidence",
+        "power",
+    }
     for name in (
+        "reliability.png",
+        "reliability_unscaled.png",
         "history.csv",
         "learning_curves.png",
         "best.keras",
@@ -122,6 +137,7 @@ def test_end_to_end_outputs(first_run, workspace):
         (first_run / "assets.extra" / "model_card.json").read_text()
     )
     assert card["version"] == 1 and "validation_accuracy" in card
+    assert card["calibration"]["first_5_words"]["ece"] >= 0.0
     assert card["command"] == run["command"]
     export.check_portable(first_run)
     # Weights only: no optimizer state (which would triple the size).
@@ -129,6 +145,12 @@ def test_end_to_end_outputs(first_run, workspace):
         path.stat().st_size for path in (first_run / "variables").iterdir()
     )
     assert weights < 4 * training["parameters"] * 1.5 + 65536
+    # Each weight once: tracking the Keras model in the export used to add
+    # a second copy under variables/ (a 32 MB instead of 16 MB model).
+    keys = tf.train.load_checkpoint(
+        str(first_run / "variables" / "variables")
+    ).get_variable_to_shape_map()
+    assert not [key for key in keys if key.startswith("variables/")]
 
 
 def test_saved_model_cli_runs_the_export(first_run):
@@ -154,6 +176,8 @@ def test_saved_model_signature_and_odd_text(first_run):
     np.testing.assert_array_equal(
         label.numpy(), (probability.numpy() > 0.5).astype(np.int64)
     )
+    # No words, no evidence: exactly 0.5 (EvidenceScaling of 0 tokens).
+    np.testing.assert_array_equal(probability.numpy()[1:3], [0.5, 0.5])
 
 
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile_serving.py"

@@ -106,7 +106,13 @@ def test_killed_imdb_recipe_resumes_and_matches_uninterrupted(tmp_path):
     }
     expected = metrics["uninterrupted"]["metrics"]["validation"]
     got = metrics["killed"]["metrics"]["validation"]
-    differences = {key: abs(got[key] - expected[key]) for key in expected}
+    # The scalar figures (accuracy, loss); the calibration figures follow
+    # from the same logits, and the exports' probabilities are compared.
+    differences = {
+        key: abs(got[key] - expected[key])
+        for key in expected
+        if isinstance(expected[key], float)
+    }
     exports = {
         name: tmp_path / name / "saved_models" / "imdb" / "1"
         for name in metrics

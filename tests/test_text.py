@@ -26,6 +26,7 @@ def standardize(*reviews):
         ("  many \t\n spaces  ", "many spaces"),
         ("", ""),
         ("!!!", ""),
+        ("dull\x85boring\u2028bad\xa0film", "dull boring bad film"),
     ],
 )
 def test_standardize_review(review, expected):
@@ -84,6 +85,30 @@ def test_vectorizer_saved_in_keras_file_reloads_safely(tmp_path):
     )
     reviews = np.array(["NICE one!", ""], dtype=object)
     np.testing.assert_array_equal(restored(reviews), model(reviews))
+
+
+def test_vocabulary_with_line_separators_reloads(tmp_path):
+    # NEL (U+0085) inside a token used to break the saved vocabulary file
+    # into lines: "The passed vocabulary has at least one repeated term".
+    vectorizer = text.make_vectorizer(max_tokens=50, sequence_length=4)
+    vectorizer.adapt(tf.constant(["so\x85dull", "so\u2029bad", "x\x1cy"]))
+    assert all("\x85" not in word for word in vectorizer.get_vocabulary())
+    inputs = keras.Input(shape=(), dtype="string")
+    model = keras.Model(inputs, vectorizer(inputs))
+    model.save(tmp_path / "vectorizer.keras")
+    restored = keras.saving.load_model(
+        tmp_path / "vectorizer.keras", safe_mode=True
+    )
+    reviews = np.array(["so dull", "x\x85y"], dtype=object)
+    np.testing.assert_array_equal(restored(reviews), model(reviews))
+
+
+def test_first_words():
+    reviews = tf.constant(["One, two<br />three four!", "", "   a  "])
+    got = text.first_words(reviews, 2).numpy().tolist()
+    assert got == [b"one two", b"", b"a"]
+    with pytest.raises(ValueError, match="`count`"):
+        text.first_words(reviews, 0)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ strings: `standardize_review` is a registered, serializable function (no
     3. HTML line breaks (`<br />`, `<br/>`, `<br>`) become spaces;
     4. apostrophes are dropped ("don't" → "dont"), other ASCII punctuation
        becomes a space ("good.Bad" → "good bad");
-    5. runs of white space collapse to one space, ends trimmed.
+    5. runs of white space (any Unicode separator or control character,
+       such as NEL U+0085) collapse to one space, ends trimmed.
 
 Example:
 
@@ -30,7 +31,11 @@ import keras
 _HTML_BREAK = r"<\s*br\s*/?\s*>"
 _APOSTROPHE = r"['\x{2019}]"
 _PUNCTUATION = r"[[:punct:]]"
-_SPACES = r"\s+"
+# \s is ASCII white space only in RE2; NEL (U+0085, in 596 IMDB train
+# reviews), U+2028/2029 and other controls must also separate tokens, or
+# they end up inside vocabulary entries, which a saved vocabulary file
+# splits into lines (a `.keras` file that no longer loads).
+_SPACES = r"[\s\p{Z}\p{Cc}]+"
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -118,3 +123,26 @@ def make_vectorizer(
         ),
         name=name,
     )
+
+
+def first_words(text, count: int):
+    """The first `count` words of each review, cleaned (a tf.string tensor).
+
+    The review is cleaned by `standardize_review` (which leaves a cleaned
+    review unchanged), split on spaces, and its first `count` words joined
+    by single spaces: the shorter inputs that users send, cut from real
+    reviews, for measuring calibration on little evidence.
+
+    Args:
+        text: a tf.string tensor [batch] of raw reviews.
+        count: the number of words kept (a positive integer).
+    """
+    import tensorflow as tf
+
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(
+            "Received an invalid value for argument `count`, expected a "
+            f"positive integer, got {count!r}."
+        )
+    words = tf.strings.split(standardize_review(text), sep=" ")
+    return tf.strings.reduce_join(words[:, :count], axis=-1, separator=" ")

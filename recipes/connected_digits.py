@@ -315,7 +315,6 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         },
         probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
         card=card,
-        track=(model,),
         atol=1e-4,
     )
 

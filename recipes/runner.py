@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -165,7 +166,10 @@ def run(
         },
         "data": trained.data,
         "export": None,
-        "run": training.run_metadata(argv),
+        "run": {
+            **training.run_metadata(argv),
+            "command": _command(task, argv),
+        },
     }
     # Written before the export too, so a failed export keeps the figures.
     training.write_json(output_dir / "metrics.json", record)
@@ -194,6 +198,13 @@ def run(
     record["total_seconds"] = round(time.perf_counter() - started, 1)
     training.write_json(output_dir / "metrics.json", record)
     return 0
+
+
+def _command(task: str, argv) -> str:
+    """The command that reruns this run: `zoo train TASK ARGS...` (argv
+    None: this process's own command line)."""
+    words = sys.argv if argv is None else ["zoo", "train", task, *argv]
+    return shlex.join(str(word) for word in words)
 
 
 def _card_run_fields(run_metadata: dict) -> dict:

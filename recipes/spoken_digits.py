@@ -226,7 +226,6 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         endpoints={"serving_default": digit_endpoint(model)},
         probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
         card=card,
-        track=(model,),
         atol=1e-4,
     )
 

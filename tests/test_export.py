@@ -151,3 +151,21 @@ def test_needs_serving_default_and_every_probe_input(tmp_path):
             {"serving_default": endpoint}, tmp_path / "m", probe_inputs={}
         )
     assert not (tmp_path / "m").exists()
+
+
+def test_weights_are_saved_once(tmp_path):
+    model = zoo.build("gru", vocabulary_size=5000, embedding_dim=16, units=4)
+    probe = {"tokens": np.array([[1, 2, 3]], "int32")}
+    folder = export.export_saved_model(
+        model, tmp_path / "gru", probe_inputs=probe, verify=False
+    )
+    stored = sum(
+        path.stat().st_size for path in (folder / "variables").iterdir()
+    )
+    assert stored < 1.2 * 4 * model.count_params()
+    # Tracking a layer with variables would store them a second time.
+    with pytest.raises(ValueError, match="saved twice"):
+        export.export_saved_model(
+            model, tmp_path / "twice", probe_inputs=probe, track=(model,)
+        )
+    assert not (tmp_path / "twice").exists()

@@ -454,9 +454,13 @@ def export_saved_model(
         version: A positive integer; default the next free one.
         probe_inputs: name -> array for `serving_default`'s inputs.
         card: The model card (JSON-able dict).
-        track: Further Keras layers or TF trackables whose variables or
-            resources the endpoints use (a Keras model passed as
-            `model_or_endpoints` is tracked already).
+        track: Keras layers or TF trackables holding resources the
+            endpoints use that are not variables (a TextVectorization's
+            vocabulary table). The endpoints' variables are saved without
+            it; a Keras layer with variables is refused here, because
+            ExportArchive would store its weights a second time. A Keras
+            model passed as `model_or_endpoints` has its variable-free
+            layers tracked already.
         overwrite: Replace an existing version folder.
         atol: Tolerance of the comparison.
         verify: False skips the fresh-process check, for a caller that
@@ -472,9 +476,21 @@ def export_saved_model(
 
     if isinstance(model_or_endpoints, keras.Model):
         endpoints = {"serving_default": model_endpoint(model_or_endpoints)}
-        track = (model_or_endpoints, *track)
+        track = (*_resource_layers(model_or_endpoints), *track)
     else:
         endpoints = dict(model_or_endpoints)
+    weighted = [
+        resource.name
+        for resource in track
+        if isinstance(resource, keras.layers.Layer) and resource.variables
+    ]
+    if weighted:
+        raise ValueError(
+            f"track= holds Keras layers with variables {weighted}: their "
+            "weights would be saved twice (the endpoints' variables are "
+            "saved already); track only layers that hold other resources, "
+            "such as a TextVectorization."
+        )
     if "serving_default" not in endpoints:
         raise ValueError(
             "export_saved_model needs a 'serving_default' endpoint; got "
@@ -518,6 +534,19 @@ def export_saved_model(
         if verify:
             verify_in_fresh_process(folder, probe, expected, atol=atol)
     return target
+
+
+def _resource_layers(model) -> list:
+    """The layers of `model`, nested ones included, that hold no variables
+    (lookup tables and other resources live in such layers)."""
+    found, pending = [], list(model.layers)
+    while pending:
+        layer = pending.pop()
+        if hasattr(layer, "layers"):
+            pending.extend(layer.layers)
+        elif not layer.variables:
+            found.append(layer)
+    return found
 
 
 def _positional(endpoint: Endpoint):

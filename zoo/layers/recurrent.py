@@ -36,6 +36,7 @@ import inspect
 import keras
 from keras import ops
 
+from zoo.layers import torch_loop as torch_loops
 from zoo.layers import validation
 
 
@@ -279,6 +280,7 @@ _LAYER_ARGUMENTS = (
     "use_cudnn",
     "hoist_inputs",
     "scan_unroll",
+    "torch_loop",
     "return_sequences",
     "return_state",
     "go_backwards",
@@ -303,6 +305,8 @@ class RecurrentLayer(keras.layers.RNN):
             with more features than `units`).
         scan_unroll: "auto" or a positive integer: time steps per trip of
             the loop ("auto": 8 under JAX on a GPU, else 1).
+        torch_loop: "auto", "compiled", "eager" or "keras": the loop under
+            PyTorch (`zoo.layers.torch_loop`; ignored by other backends).
 
     Call arguments:
         inputs: [batch, time, features].
@@ -330,6 +334,7 @@ class RecurrentLayer(keras.layers.RNN):
         use_cudnn="auto",
         hoist_inputs="auto",
         scan_unroll="auto",
+        torch_loop="auto",
         activity_regularizer=None,
         **kwargs,
     ):
@@ -347,6 +352,7 @@ class RecurrentLayer(keras.layers.RNN):
         self.use_cudnn = use_cudnn
         self.hoist_inputs = hoist_inputs
         self.scan_unroll = scan_unroll
+        self.torch_loop = torch_loops.validate(torch_loop)
         cell_arguments = {
             key: kwargs.pop(key)
             for key in list(kwargs)
@@ -429,6 +435,16 @@ class RecurrentLayer(keras.layers.RNN):
             if unroll_steps > 1 and not self.unroll:
                 return self._scan_loop(
                     sequences, initial_state, mask, training, unroll_steps
+                )
+            loop = torch_loops.chosen(self.torch_loop, self.unroll)
+            if loop != "keras":
+                return torch_loops.run(
+                    self,
+                    sequences,
+                    initial_state,
+                    mask,
+                    training,
+                    compiled=loop == "compiled",
                 )
             return super().inner_loop(
                 sequences, initial_state, mask, training=training

@@ -1,0 +1,144 @@
+"""The time loop of the zoo's recurrent layers under PyTorch, compiled.
+
+Under `KERAS_BACKEND=torch`, Keras' backend loop (`keras.layers.RNN`) runs
+every step in eager Python through `Layer.__call__`, so a cell other than
+a stock LSTM/GRU on cuDNN spends most of its time in Python. This loop
+runs the same steps with the same semantics, but calls the cell's `call`
+directly and runs `chunk` steps per call of a function compiled with
+`torch.compile` (TorchDynamo + Inductor: the step's element-wise gate
+arithmetic fuses into a few kernels, forward and backward).
+
+Semantics are those of Keras' loop, as in `RecurrentLayer._scan_loop`: a
+masked step keeps the state and repeats the previous output (zeros with
+`zero_output_for_mask`); with `go_backwards` the outputs stay in
+processing order; input dropout is applied before the loop and recurrent
+dropout through the cell's per-sequence mask. Equality with Keras' eager
+loop, in values and gradients, is tested (tests/layers/test_torch_loop.py).
+
+Which loop runs is `RecurrentLayer(torch_loop=...)`: "compiled" this loop,
+"eager" this loop without compilation (calls the cell directly), "keras"
+Keras' own loop; "auto" picks by `preferred_loop()`, from measurements
+in bench/results/torch_loop.md.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+from keras import ops
+
+LOOPS = ("auto", "compiled", "eager", "keras")
+
+# layer -> {(chunk, training, masked): compiled function}; compiled once
+# per layer and configuration, reused by every later call.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def preferred_loop() -> str:
+    """The loop "auto" picks under PyTorch (see the module docstring)."""
+    return "compiled"
+
+
+def chunk_steps() -> int:
+    """Time steps per compiled call: 8 (on the 2-core CPU, 8 trained a
+    peephole LSTM 1.2x faster than 1 step per call; bench/results/
+    torch_loop.md)."""
+    return 8
+
+
+def _chunk_function(layer, training: bool, masked: bool):
+    """(inputs [k, batch, f], keep [k, batch, 1] | None, previous output,
+    states) -> (outputs [k, batch, units], previous output, states)."""
+    cell = layer.cell
+    zero_output = layer.zero_output_for_mask
+
+    def run_chunk(inputs, keep, previous, states):
+        outputs = []
+        for index in range(inputs.shape[0]):
+            output, new_states = cell.call(
+                inputs[index], list(states), training=training
+            )
+            new_states = list(new_states)
+            if masked:
+                keep_t = keep[index]
+                fallback = ops.zeros_like(output) if zero_output else previous
+                output = ops.where(keep_t, output, fallback)
+                new_states = [
+                    ops.where(keep_t, new, old)
+                    for new, old in zip(new_states, states)
+                ]
+            outputs.append(output)
+            previous, states = output, new_states
+        return ops.stack(outputs, axis=0), previous, states
+
+    return run_chunk
+
+
+def _compiled_chunk(layer, training: bool, masked: bool):
+    import torch
+
+    functions = _COMPILED.setdefault(layer, {})
+    key = (training, masked)
+    if key not in functions:
+        functions[key] = torch.compile(
+            _chunk_function(layer, training, masked), dynamic=False
+        )
+    return functions[key]
+
+
+def run(layer, sequences, initial_state, mask, training, compiled: bool):
+    """The loop over `sequences` [batch, time, features] (already projected
+    if the layer hoists x·W); returns (last output, outputs [batch, time,
+    units], final states), as `keras.layers.RNN.inner_loop` does."""
+    masked = mask is not None
+    if compiled:
+        function = _compiled_chunk(layer, bool(training), masked)
+    else:
+        function = _chunk_function(layer, bool(training), masked)
+    steps = ops.transpose(sequences, (1, 0, 2))
+    keep = None
+    if masked:
+        keep = ops.expand_dims(
+            ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1
+        )
+    if layer.go_backwards:
+        steps = ops.flip(steps, axis=0)
+        if masked:
+            keep = ops.flip(keep, axis=0)
+    previous = ops.zeros(
+        (ops.shape(sequences)[0], layer.cell.output_size), sequences.dtype
+    )
+    states = list(initial_state)
+    chunks = []
+    total = steps.shape[0]
+    size = chunk_steps()
+    for start in range(0, total, size):
+        stop = min(start + size, total)
+        outputs, previous, states = function(
+            steps[start:stop],
+            keep[start:stop] if masked else None,
+            previous,
+            states,
+        )
+        chunks.append(outputs)
+    outputs = ops.concatenate(chunks, axis=0)
+    return outputs[-1], ops.transpose(outputs, (1, 0, 2)), list(states)
+
+
+def validate(value) -> str:
+    """`torch_loop` as given, or ValueError naming the choices."""
+    if value not in LOOPS:
+        raise ValueError(
+            "Received an invalid value for argument `torch_loop`, expected "
+            f"one of {list(LOOPS)}, got {value!r}."
+        )
+    return value
+
+
+def chosen(value: str, unroll: bool) -> str:
+    """The loop a layer with `torch_loop=value` runs now: "keras" off
+    PyTorch or for `unroll=True`, else `value` ("auto" resolved)."""
+    if keras.backend.backend() != "torch" or unroll:
+        return "keras"
+    return preferred_loop() if value == "auto" else value

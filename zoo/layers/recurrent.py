@@ -565,6 +565,7 @@ class RecurrentLayer(keras.layers.RNN):
         if (
             self.use_cudnn is False
             or kernel_name is None
+            or torch_loops.replaces_fused(self)
             or self.cell.recurrent_dropout
             or _FUSED_DISABLED[0]
         ):

@@ -81,9 +81,14 @@ def _compiled_chunk(layer, training: bool, masked: bool):
     functions = _COMPILED.setdefault(layer, {})
     key = (training, masked)
     if key not in functions:
-        functions[key] = torch.compile(
-            _chunk_function(layer, training, masked), dynamic=False
+        function = _chunk_function(layer, training, masked)
+        # A code object of its own: TorchDynamo keeps compiled graphs, and
+        # counts recompilations (8 at most, then it runs eagerly), per code
+        # object, and every layer's chunk function would share one.
+        function.__code__ = function.__code__.replace(
+            co_name=f"zoo_chunk_{id(layer):x}_{int(training)}{int(masked)}"
         )
+        functions[key] = torch.compile(function)
     return functions[key]
 
 
@@ -92,7 +97,9 @@ def run(layer, sequences, initial_state, mask, training, compiled: bool):
     if the layer hoists x·W); returns (last output, outputs [batch, time,
     units], final states), as `keras.layers.RNN.inner_loop` does."""
     masked = mask is not None
-    if compiled:
+    # Keras' symbolic calls (building a Functional model) run on the "meta"
+    # device, which TorchDynamo cannot compile (it creates Parameters).
+    if compiled and sequences.device.type != "meta":
         function = _compiled_chunk(layer, bool(training), masked)
     else:
         function = _chunk_function(layer, bool(training), masked)
@@ -124,6 +131,21 @@ def run(layer, sequences, initial_state, mask, training, compiled: bool):
         chunks.append(outputs)
     outputs = ops.concatenate(chunks, axis=0)
     return outputs[-1], ops.transpose(outputs, (1, 0, 2)), list(states)
+
+
+def replaces_fused(layer) -> bool:
+    """Whether a stock LSTM/GRU runs this loop instead of Keras' "fused"
+    kernel: under PyTorch without a GPU, where Keras' kernel is no cuDNN
+    but its own per-step Python loop, and the compiled loop trained 4-5x
+    faster (bench/results/backends.md), unless `use_cudnn=True` asks for
+    Keras' kernel."""
+    if layer.use_cudnn is True:
+        return False
+    if chosen(layer.torch_loop, layer.unroll) == "keras":
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
 
 
 def validate(value) -> str:

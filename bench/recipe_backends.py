@@ -102,23 +102,8 @@ def metric(record, dotted: str):
     return value if isinstance(value, float) else None
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backends", nargs="+", default=["tensorflow", "jax", "torch"]
-    )
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
-    parser.add_argument("--output", default=str(RESULTS / "recipe_backends"))
-    args = parser.parse_args(argv)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    records = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for recipe in args.recipes:
-            arguments, _ = RECIPES[recipe]
-            for backend in args.backends:
-                record = run_one(recipe, backend, arguments, Path(scratch))
-                print(json.dumps(record), flush=True)
-                records.append(record)
+def write_results(records, command, started, output: Path) -> str:
+    """Writes the markdown table and the JSON; returns the markdown."""
     lines = [
         "| recipe | backend | train s (epochs) | s per epoch | metric | "
         "value | wall s | load avg |",
@@ -141,9 +126,6 @@ def main(argv=None) -> int:
             f"{name} | {value:.4f} | {record['wall_seconds']} | "
             f"{record['load_average']} |"
         )
-    command = "python -m bench.recipe_backends " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
     text = (
         "# The recipes on each Keras backend\n\n"
         f"Command: `{command}` ({started}; one run per cell, a shared "
@@ -153,12 +135,35 @@ def main(argv=None) -> int:
         + "\n".join(lines)
         + "\n\nCommands of each run: recipe_backends.json.\n"
     )
-    output = Path(args.output)
     output.with_suffix(".md").write_text(text)
     output.with_suffix(".json").write_text(
         json.dumps({"command": command, "date": started, "runs": records})
         + "\n"
     )
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--backends", nargs="+", default=["tensorflow", "jax", "torch"]
+    )
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    parser.add_argument("--output", default=str(RESULTS / "recipe_backends"))
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    records = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for recipe in args.recipes:
+            arguments, _ = RECIPES[recipe]
+            for backend in args.backends:
+                record = run_one(recipe, backend, arguments, Path(scratch))
+                print(json.dumps(record), flush=True)
+                records.append(record)
+    command = "python -m bench.recipe_backends " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = write_results(records, command, started, Path(args.output))
     print(text)
     return 0
 

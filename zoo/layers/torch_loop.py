@@ -40,7 +40,7 @@ def preferred_loop() -> str:
 
     On the 2-core CPU (bench/results/torch_loop.md: batch 64, 200 steps,
     64 inputs, 64 units; shared machine, load average 7-10) it trained
-    every cell fastest once compiled: 1.3-3.6x the eager loop and 1.3-4.8x
+    every cell fastest once compiled: 1.25-3.6x the eager loop and 2.4-4.9x
     Keras' loop. Compiling costs 40-150 s per layer and configuration there
     (first training step), paid once per process. GPUs are unmeasured.
     """

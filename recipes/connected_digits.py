@@ -137,6 +137,24 @@ def output_lengths(front_end, audio, factor: int):
     return (frames + factor - 1) // factor
 
 
+def pipeline_output_length(front_end, audio, factor: int):
+    """`output_lengths` of one utterance inside a tf.data map.
+
+    The front end computes with `keras.ops`, which under JAX or PyTorch
+    cannot take the map's symbolic tf.Tensor; there it runs on the
+    utterance's NumPy values (`tf.numpy_function`, training data only).
+    """
+    if keras.backend.backend() == "tensorflow":
+        return output_lengths(front_end, audio[None], factor)[0]
+
+    def length(samples):
+        lengths = output_lengths(front_end, samples[None], factor)
+        return np.asarray(lengths, np.int32)[0]
+
+    value = tf.numpy_function(length, [audio], tf.int32, stateful=False)
+    return tf.ensure_shape(value, [])
+
+
 def load_data(args, front_end, factor: int):
     recordings = common.load_recordings(args)
     sizes = {
@@ -160,7 +178,7 @@ def load_data(args, front_end, factor: int):
         common.fail(str(error))
 
     def pack(audio, digits):
-        length = output_lengths(front_end, audio[None], factor)[0]
+        length = pipeline_output_length(front_end, audio, factor)
         return audio, tf.concat([[length], digits], axis=0)
 
     def batches(dataset):
@@ -202,7 +220,7 @@ def build_model(args):
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=5.0),
         loss=PackedCTC(name="ctc"),
-        run_eagerly=args.smoke,
+        run_eagerly=common.smoke_eagerly(args),
     )
     return model, encoder
 
@@ -241,7 +259,7 @@ def evaluate(model, dataset, beam_width: int) -> dict:
     seconds = 0.0
     for audio, packed in dataset:
         start = time.perf_counter()
-        logits = model.predict_on_batch(audio)
+        logits = model.predict_on_batch(audio.numpy())
         seconds += time.perf_counter() - start
         lengths = packed[:, 0].numpy()
         references += [
@@ -288,6 +306,15 @@ def transcription_endpoint(model, front_end, factor: int) -> export.Endpoint:
     return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
 
+def export_endpoints(model: keras.Model, factor: int) -> tuple[dict, tuple]:
+    """`runner.ExportPlan.endpoints`: the signatures and what they track
+    (nothing: the endpoints' variables are saved without tracking)."""
+    endpoint = transcription_endpoint(
+        model, model.get_layer("front_end"), factor
+    )
+    return {"serving_default": endpoint}, ()
+
+
 def export_plan(model, args, factor, dataset, metrics, corpus):
     card = {
         "name": NAME,
@@ -308,13 +335,13 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "metrics": metrics,
         "parameters": model.count_params(),
     }
-    front_end = model.get_layer("front_end")
+    probe = next(iter(dataset))[0].numpy()[:4]
     return runner.ExportPlan(
-        endpoints={
-            "serving_default": transcription_endpoint(model, front_end, factor)
-        },
-        probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
+        endpoints=export_endpoints,
+        probe_inputs={"audio": probe},
         card=card,
+        options={"factor": factor},
+        reference_outputs={"logits": np.asarray(model.predict_on_batch(probe))},
         atol=1e-4,
     )
 

@@ -13,8 +13,10 @@ rest the same way for every task:
 3. the task's `train`, where data errors become one line and exit 2;
 4. on the chief only: `metrics.json` (the layout below), then the export
    through `zoo.export.export_saved_model` (verified through TF2 and a TF1
-   session in a process without `zoo`, then renamed into place), then
-   `metrics.json` again with the export's folder.
+   session in a process without `zoo`, then renamed into place; under a
+   backend other than TensorFlow in a TensorFlow child process, see
+   `recipes.export_step`), then `metrics.json` again with the export's
+   folder.
 
 `metrics.json`, one layout for every task:
 
@@ -44,6 +46,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from recipes.export_step import ExportPlan
+from recipes.export_step import export_trained
 from zoo import distribute
 from zoo import export
 from zoo import training
@@ -52,17 +56,7 @@ from zoo.data import DataError
 
 DEFAULT_EXPORT_BASE = "saved_models"
 
-
-@dataclasses.dataclass
-class ExportPlan:
-    """How a trained model is exported: `zoo.export.export_saved_model`'s
-    arguments other than the folder and version."""
-
-    endpoints: Any  # a keras.Model or {signature name: export.Endpoint}
-    probe_inputs: dict
-    card: dict
-    track: tuple = ()
-    atol: float = 1e-5
+__all__ = ["ExportPlan", "Trained", "add_run_arguments", "run"]
 
 
 @dataclasses.dataclass
@@ -136,7 +130,7 @@ def run(
     started = time.perf_counter()
     prefix = f"zoo train {task}: error:"
     try:
-        strategy = distribute.strategy_from_name(args.strategy)
+        strategy = _strategy(args.strategy)
         if check is not None:
             check(args)
         folder = export_folder(args, task)
@@ -176,18 +170,18 @@ def run(
     if trained.summary:
         print(trained.summary)
     if folder is not None and trained.export is not None:
-        plan = trained.export
-        card = {**plan.card, **_card_run_fields(record["run"])}
+        plan = dataclasses.replace(
+            trained.export,
+            card={**trained.export.card, **_card_run_fields(record["run"])},
+        )
         try:
-            target = export.export_saved_model(
-                plan.endpoints,
+            target = export_trained(
+                plan,
+                trained.model,
                 folder,
                 args.version,
-                probe_inputs=plan.probe_inputs,
-                card=card,
-                track=plan.track,
                 overwrite=args.overwrite,
-                atol=plan.atol,
+                scratch=output_dir,
             )
         except FileExistsError as error:
             print(f"{prefix} {error}", file=sys.stderr)
@@ -205,6 +199,21 @@ def _command(task: str, argv) -> str:
     None: this process's own command line)."""
     words = sys.argv if argv is None else ["zoo", "train", task, *argv]
     return shlex.join(str(word) for word in words)
+
+
+def _strategy(name: str):
+    """The `--strategy`; under a backend other than TensorFlow only one
+    device's (tf.distribute trains TensorFlow models only)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return distribute.strategy_from_name(name)
+    if name not in ("auto", "default"):
+        raise ValueError(
+            f"--strategy {name} needs KERAS_BACKEND=tensorflow (a "
+            f"tf.distribute strategy), got KERAS_BACKEND={backend}; use "
+            "--strategy default or the TensorFlow backend."
+        )
+    return distribute.strategy_from_name("default")
 
 
 def _card_run_fields(run_metadata: dict) -> dict:

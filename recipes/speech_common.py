@@ -125,6 +125,13 @@ def add_training_arguments(
     return group
 
 
+def smoke_eagerly(args) -> bool:
+    """`run_eagerly` for `compile`: --smoke under TensorFlow, where one
+    eager batch is faster than tracing; never under JAX or PyTorch, whose
+    eager recurrent loops run op by op (tens of seconds a batch)."""
+    return bool(args.smoke) and keras.backend.backend() == "tensorflow"
+
+
 def check_paths(args) -> None:
     """Clear messages for missing inputs, before any slow work."""
     if not Path(args.data).exists():

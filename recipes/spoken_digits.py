@@ -140,7 +140,7 @@ def build_model(args) -> keras.Model:
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=5.0),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        run_eagerly=args.smoke,
+        run_eagerly=common.smoke_eagerly(args),
     )
     return model
 
@@ -149,7 +149,9 @@ def evaluate(model, dataset) -> dict:
     labels, predictions = [], []
     for audio, label in dataset:
         labels.append(label.numpy())
-        predictions.append(np.argmax(model.predict_on_batch(audio), axis=-1))
+        predictions.append(
+            np.argmax(model.predict_on_batch(audio.numpy()), axis=-1)
+        )
     labels, predictions = np.concatenate(labels), np.concatenate(predictions)
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (labels, predictions), 1)
@@ -205,6 +207,12 @@ def digit_endpoint(model: keras.Model) -> export.Endpoint:
     return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
 
+def export_endpoints(model: keras.Model) -> tuple[dict, tuple]:
+    """`runner.ExportPlan.endpoints`: the signatures and what they track
+    (nothing: the endpoints' variables are saved without tracking)."""
+    return {"serving_default": digit_endpoint(model)}, ()
+
+
 def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
     card = {
         "name": NAME,
@@ -222,10 +230,14 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "parameters": model.count_params(),
     }
+    probe = next(iter(dataset))[0].numpy()[:4]
     return runner.ExportPlan(
-        endpoints={"serving_default": digit_endpoint(model)},
-        probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
+        endpoints=export_endpoints,
+        probe_inputs={"audio": probe},
         card=card,
+        reference_outputs={
+            "probabilities": np.asarray(model.predict_on_batch(probe))
+        },
         atol=1e-4,
     )
 

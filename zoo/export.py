@@ -434,6 +434,7 @@ def export_saved_model(
     overwrite: bool = False,
     atol: float = 1e-5,
     verify: bool = True,
+    reference_outputs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Exports, verifies and only then publishes `export_dir/VERSION`.
 
@@ -466,6 +467,12 @@ def export_saved_model(
         verify: False skips the fresh-process check, for a caller that
             checks many exports in one process of its own (the registry-
             wide test does, through both loaders); recipes always verify.
+        reference_outputs: Optional output name -> array that
+            `serving_default` must give on `probe_inputs` (within `atol`)
+            before anything is written: the trained model's own outputs
+            when it trained under another Keras backend and was reloaded
+            here under TensorFlow for export. A difference raises
+            ValueError naming the outputs.
 
     Returns:
         The published version folder.
@@ -512,6 +519,8 @@ def export_saved_model(
                 }
             ).items()
         }
+    if reference_outputs is not None:
+        _check_reference(expected, reference_outputs, atol)
     card = {**(card or {}), "version": int(target.name)}
     with atomic_directory(target, overwrite=overwrite) as folder:
         with portable_tracing():
@@ -547,6 +556,39 @@ def _resource_layers(model) -> list:
         elif not layer.variables:
             found.append(layer)
     return found
+
+
+def _check_reference(
+    outputs: Mapping[str, Any], reference: Mapping[str, Any], atol: float
+) -> None:
+    """Raises ValueError unless `outputs` holds every `reference` output
+    with the same shape and values (within `atol`; strings exactly)."""
+    import numpy as np
+
+    problems = []
+    for name, want in reference.items():
+        want = _storable(want)
+        if name not in outputs:
+            problems.append(f"no output {name!r}")
+            continue
+        got = outputs[name]
+        if got.shape != want.shape:
+            problems.append(
+                f"output {name!r} has shape {got.shape}, expected {want.shape}"
+            )
+        elif want.dtype.kind == "S":
+            if got.astype(bytes).tolist() != want.tolist():
+                problems.append(f"output {name!r} differs")
+        elif not np.allclose(got, want, atol=atol):
+            gap = float(np.max(np.abs(got - want)))
+            problems.append(
+                f"output {name!r} differs by up to {gap:.3g} (atol {atol})"
+            )
+    if problems:
+        raise ValueError(
+            "The serving function does not give the trained model's "
+            "reference outputs on the probe inputs: " + "; ".join(problems)
+        )
 
 
 def _positional(endpoint: Endpoint):

@@ -77,6 +77,8 @@ def make_vectorizer(
     ngrams: int | None = None,
     output_mode: str = "int",
     name: str = "vectorizer",
+    standardize: bool = True,
+    vocabulary: list[str] | None = None,
 ) -> keras.layers.TextVectorization:
     """A `TextVectorization` layer using `standardize_review`.
 
@@ -89,6 +91,13 @@ def make_vectorizer(
         ngrams: None for words only, 2 for words and word pairs.
         output_mode: "int" (token ids) or "tf_idf"/"multi_hot"/"count".
         name: the layer name.
+        standardize: False builds the same layer without the cleaning step,
+            for text already cleaned by `standardize_review`. Input
+            pipelines under a backend other than TensorFlow need it: there
+            Keras hands a callable `standardize` NumPy strings, which a
+            `tf.data` map cannot give it. The vocabulary is the same.
+        vocabulary: the tokens of an adapted layer (`get_vocabulary()`),
+            or None to `adapt` later.
 
     Raises:
         ValueError: For a non-positive `max_tokens` or `sequence_length`,
@@ -114,13 +123,14 @@ def make_vectorizer(
         )
     return keras.layers.TextVectorization(
         max_tokens=max_tokens,
-        standardize=standardize_review,
+        standardize=standardize_review if standardize else None,
         split="whitespace",
         ngrams=ngrams,
         output_mode=output_mode,
         output_sequence_length=(
             sequence_length if output_mode == "int" else None
         ),
+        vocabulary=vocabulary,
         name=name,
     )
 

@@ -22,6 +22,7 @@ from keras import ops
 
 from zoo import keras_compat
 from zoo.layers import loops
+from zoo.layers import torch_loop as torch_loops
 from zoo.layers import validation
 from zoo.layers.fused import fused_loop
 from zoo.layers.recurrent_cell import RecurrentCell
@@ -43,6 +44,7 @@ _LAYER_ARGUMENTS = (
     "use_cudnn",
     "hoist_inputs",
     "scan_unroll",
+    "torch_loop",
     "return_sequences",
     "return_state",
     "go_backwards",
@@ -99,6 +101,8 @@ class RecurrentLayer(keras_compat.RNN):
             with more features than `units`).
         scan_unroll: "auto" or a positive integer: time steps per trip of
             the loop ("auto": 8 under JAX on a GPU, else 1).
+        torch_loop: "auto", "compiled", "eager" or "keras": the loop under
+            PyTorch (`zoo.layers.torch_loop`; ignored by other backends).
 
     Call arguments:
         inputs: [batch, time, features].
@@ -135,6 +139,7 @@ class RecurrentLayer(keras_compat.RNN):
         use_cudnn="auto",
         hoist_inputs="auto",
         scan_unroll="auto",
+        torch_loop="auto",
         activity_regularizer=None,
         **kwargs,
     ):
@@ -152,6 +157,7 @@ class RecurrentLayer(keras_compat.RNN):
         self.use_cudnn = use_cudnn
         self.hoist_inputs = hoist_inputs
         self.scan_unroll = scan_unroll
+        self.torch_loop = torch_loops.validate(torch_loop)
         cell_arguments = {
             key: kwargs.pop(key)
             for key in list(kwargs)
@@ -237,7 +243,9 @@ class RecurrentLayer(keras_compat.RNN):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         sequences = self._dropped_inputs(sequences, training)
-        fused = fused_loop(self, sequences, initial_state, mask)
+        fused = None
+        if not torch_loops.replaces_fused(self):
+            fused = fused_loop(self, sequences, initial_state, mask)
         if fused is not None:
             return fused
         hoist = self._hoists_inputs()
@@ -248,6 +256,17 @@ class RecurrentLayer(keras_compat.RNN):
             ones = ops.ones((ops.shape(sequences)[0], cell.units), self.dtype)
             recurrent_dropout_mask = keras.random.dropout(
                 ones, cell.recurrent_dropout, seed=cell.seed_generator
+            )
+        torch_loop = torch_loops.chosen(self.torch_loop, self.unroll)
+        if torch_loop != "keras":
+            return torch_loops.run(
+                self,
+                sequences,
+                initial_state,
+                mask,
+                projected=hoist,
+                recurrent_dropout_mask=recurrent_dropout_mask,
+                compiled=torch_loop == "compiled",
             )
         step = loops.step_function(cell, hoist, recurrent_dropout_mask)
         unroll_steps = self._scan_unroll_steps()

@@ -182,14 +182,40 @@ def reset(model, initial_weights) -> None:
 
 
 def split(data, speaker, args):
-    """(train, validation, test) indexes for one held-out speaker."""
+    """(train, validation, test) indexes for one held-out speaker.
+
+    Synthetic utterances (`add_synthetic`) only ever join train.
+    """
     rng = np.random.default_rng(args.seed)
+    synthetic = data.get("synthetic", np.zeros(len(data["digits"]), bool))
     held_out = data["speakers"] == speaker
-    others = np.flatnonzero(~held_out)
+    others = np.flatnonzero(~held_out & ~synthetic)
     rng.shuffle(others)
     cut = int(len(others) * 0.9)
-    train = others[:cut][: args.limit]
-    return train, others[cut:][: args.limit], np.flatnonzero(held_out)
+    train = others[:cut][: getattr(args, "limit", None)]
+    validation = others[cut:][: getattr(args, "limit", None)]
+    train = np.concatenate([train, np.flatnonzero(synthetic)])
+    return train, validation, np.flatnonzero(held_out)
+
+
+def add_synthetic(data, path: str, count: int) -> dict:
+    """`data` plus the first `count` utterances of a synthetic .npz
+    (`zoo.data.synthetic_digits`), marked synthetic: training only."""
+    extra = load(path)
+    if count > len(extra["digits"]):
+        raise ValueError(
+            f"--synthetic-ratio asks for {count} utterances; {path} has "
+            f"{len(extra['digits'])}"
+        )
+    real = len(data["digits"])
+    return {
+        "audio": data["audio"] + extra["audio"][:count],
+        "digits": np.concatenate([data["digits"], extra["digits"][:count]]),
+        "speakers": np.concatenate(
+            [data["speakers"], extra["speakers"][:count]]
+        ),
+        "synthetic": np.arange(real + count) >= real,
+    }
 
 
 def run_fold(data, speaker, args, model, initial_weights) -> dict:
@@ -241,7 +267,10 @@ def run_fold(data, speaker, args, model, initial_weights) -> dict:
     seconds = time.perf_counter() - start
     model.set_weights(best_weights)
     probabilities = model.predict(x_test, batch_size=256, verbose=0)
-    accuracy = float(np.mean(np.argmax(probabilities, -1) == y_test))
+    predictions = np.argmax(probabilities, -1)
+    accuracy = float(np.mean(predictions == y_test))
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (y_test, predictions), 1)
     print(f"{speaker}: test accuracy {accuracy:.4f}", flush=True)
     return {
         "speaker": speaker,
@@ -249,12 +278,22 @@ def run_fold(data, speaker, args, model, initial_weights) -> dict:
         "test_recordings": int(len(test)),
         "best_val_accuracy": float(best),
         "training_s": seconds,
+        # The 1-, 5- and 15-minute load averages when the fold ended (the
+        # CPU is shared: wall times depend on them).
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        # Rows: the spoken digit; columns: the predicted one.
+        "confusion": confusion.tolist(),
         "history": history,
     }
 
 
 def markdown(folds, meta) -> str:
     spec = " + SpecAugment" if meta["spec_augment"] else ""
+    if meta.get("synthetic"):
+        spec += (
+            f" + synthetic voices ({meta['synthetic_ratio']} per real "
+            "training recording)"
+        )
     augmentation = f"on (speed ±{meta['speed']})" if meta["augment"] else "off"
     accuracies = [fold["test_accuracy"] for fold in folds]
     worst = min(folds, key=lambda fold: fold["test_accuracy"])
@@ -283,7 +322,21 @@ def markdown(folds, meta) -> str:
         "",
         f"**Mean {np.mean(accuracies):.2%}**, worst {worst['speaker']} "
         f"{worst['test_accuracy']:.1%} ({len(folds)} folds).",
+        "",
+        "Load average (1, 5, 15 min) at the end of each fold: "
+        + "; ".join(
+            f"{fold['speaker']} {fold.get('load_average')}" for fold in folds
+        )
+        + ".",
+        "",
+        "Confusion over all folds (rows: spoken digit, columns: predicted):",
+        "",
+        "| | " + " | ".join(str(digit) for digit in range(10)) + " |",
+        "| --- " * 11 + "|",
     ]
+    confusion = np.sum([fold["confusion"] for fold in folds], axis=0)
+    for digit, row in enumerate(confusion):
+        lines.append(f"| **{digit}** | " + " | ".join(map(str, row)) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -297,6 +350,11 @@ def run(args) -> int:
         known = sorted(set(data["speakers"]))
         print(f"Unknown speaker(s) {unknown}; have {known}")
         return 2
+    if args.synthetic:
+        # `ratio` synthetic utterances per real training recording.
+        real_train = len(split(data, speakers[0], args)[0])
+        count = int(round(args.synthetic_ratio * real_train))
+        data = add_synthetic(data, args.synthetic, count)
     versions = {"keras": keras.__version__, "numpy": np.__version__}
     for name in ("jax", "torch", "tensorflow"):
         module = sys.modules.get(name)
@@ -323,6 +381,8 @@ def run(args) -> int:
                 "augment",
                 "speed",
                 "seed",
+                "synthetic",
+                "synthetic_ratio",
             )
         },
     }
@@ -381,6 +441,17 @@ def parse_args(argv):
     runner.add_argument("--no-augment", dest="augment", action="store_false")
     runner.add_argument(
         "--no-spec-augment", dest="spec_augment", action="store_false"
+    )
+    runner.add_argument(
+        "--synthetic",
+        default=None,
+        help="a .npz of zoo.data.synthetic_digits to mix into training",
+    )
+    runner.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=1.0,
+        help="synthetic utterances per real training recording",
     )
     runner.add_argument("--seed", type=int, default=1337)
     runner.add_argument("--results-dir", default=str(RESULTS))

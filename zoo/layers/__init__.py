@@ -1,4 +1,5 @@
-"""The zoo's layers: cells, recurrent structures, time reduction, pooling.
+"""The zoo's layers: cells, recurrent structures, time reduction, pooling,
+convolutions.
 
 Written with `keras.ops` only, so they run on the TensorFlow, JAX and
 PyTorch backends. Every layer is registered for serialization under the
@@ -27,6 +28,7 @@ from zoo.layers.pyramid import PyramidRNN
 from zoo.layers.recurrent import RecurrentLayer
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.stacked import StackedRNN
+from zoo.layers.time_frequency import TimeFrequencyConv
 from zoo.layers.time_reduction import TimeReduction
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "RecurrentCell",
     "RecurrentLayer",
     "StackedRNN",
+    "TimeFrequencyConv",
     "TimeReduction",
     "TokenEmbedding",
 ]

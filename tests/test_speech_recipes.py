@@ -105,6 +105,8 @@ def test_spoken_digits_smoke_run_and_export(spoken):
         assert (tmp_path / "run" / name).exists(), name
     recorded = recorded_metrics(tmp_path)
     assert recorded["data"]["holdout_speakers"] == ["theo"]
+    # Validation holds out a whole training speaker: an unseen voice.
+    assert recorded["data"]["validation_speakers"] == ["george"]
     assert recorded["task"] == "spoken-digits" and "run" in recorded
     assert recorded["export"].endswith("spoken_digits/3")
     version = tmp_path / "models" / "spoken_digits" / "3"

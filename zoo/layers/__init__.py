@@ -9,6 +9,7 @@ package name "zoo".
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.convolution import MaskedConv1D
 from zoo.layers.embedding import TokenEmbedding
+from zoo.layers.gradient_reversal import GradientReversal
 from zoo.layers.gru import GRU
 from zoo.layers.gru import GRUCell
 from zoo.layers.lstm import LSTM
@@ -34,6 +35,7 @@ from zoo.layers.time_reduction import TimeReduction
 __all__ = [
     "Bidirectional",
     "GRU",
+    "GradientReversal",
     "GRUCell",
     "GlobalMaskedAveragePooling1D",
     "GlobalMaskedMaxPooling1D",

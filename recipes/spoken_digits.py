@@ -91,6 +91,12 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
     runner.add_run_arguments(parser)
+    parser.add_argument(
+        "--loso-results",
+        default=None,
+        help="a bench.speaker_independent_arrays JSON of these settings: "
+        "its leave-one-speaker-out figures go into the model card",
+    )
     args = parser.parse_args(argv)
     if args.split == "speaker" and not args.holdout_speakers:
         parser.error("--split speaker needs --holdout-speakers, e.g. theo")
@@ -234,6 +240,18 @@ def digit_endpoint(model: keras.Model) -> export.Endpoint:
     return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
 
+def loso_summary(path: str) -> dict:
+    """The unseen-speaker figures of a LOSO benchmark run, for the card."""
+    run = json.loads(Path(path).read_text())
+    accuracy = {f["speaker"]: f["test_accuracy"] for f in run["folds"]}
+    return {
+        "mean_accuracy": round(float(np.mean(list(accuracy.values()))), 4),
+        "per_speaker": {k: round(v, 4) for k, v in accuracy.items()},
+        "command": run["meta"]["command"],
+        "source": Path(path).name,
+    }
+
+
 def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
     card = {
         "name": NAME,
@@ -252,6 +270,8 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "parameters": model.count_params(),
     }
+    if args.loso_results:
+        card["leave_one_speaker_out"] = loso_summary(args.loso_results)
     return runner.ExportPlan(
         endpoints={"serving_default": digit_endpoint(model)},
         probe_inputs={"audio": next(iter(dataset))[0].numpy()[:4]},
@@ -315,7 +335,13 @@ def main(argv=None, prog=None) -> int:
     """`zoo train spoken-digits`: the exit code (0 done, 2 a usage or data
     error)."""
     args = parse_args(argv, prog)
-    return runner.run(TASK, args, train_task, argv, check=common.check_paths)
+    return runner.run(TASK, args, train_task, argv, check=check_paths)
+
+
+def check_paths(args) -> None:
+    common.check_paths(args)
+    if args.loso_results and not Path(args.loso_results).is_file():
+        common.fail(f"--loso-results {args.loso_results!r} does not exist")
 
 
 if __name__ == "__main__":

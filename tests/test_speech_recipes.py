@@ -253,3 +253,22 @@ def test_wrong_sample_rate_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert "1_theo_0.wav" in error and "8" in error
+
+
+def test_loso_results_summary_for_the_model_card(tmp_path):
+    path = tmp_path / "loso.json"
+    path.write_text(
+        json.dumps(
+            {
+                "meta": {"command": "python -m bench.x run"},
+                "folds": [
+                    {"speaker": "ann", "test_accuracy": 0.8},
+                    {"speaker": "bob", "test_accuracy": 0.9},
+                ],
+            }
+        )
+    )
+    summary = spoken_digits.loso_summary(str(path))
+    assert summary["mean_accuracy"] == 0.85
+    assert summary["per_speaker"] == {"ann": 0.8, "bob": 0.9}
+    assert summary["command"] == "python -m bench.x run"

@@ -42,6 +42,7 @@ from zoo import distribute
 from zoo import export
 from zoo import training
 from zoo.data import epochs
+from zoo.data import synthetic_digits
 
 TASK = "spoken-digits"
 NAME = "spoken_digits"
@@ -78,6 +79,18 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     data = common.add_data_arguments(parser)
     data.add_argument(
         "--split", choices=("customary", "speaker"), default="customary"
+    )
+    data.add_argument(
+        "--synthetic",
+        default=None,
+        help="a .npz of `python -m zoo.data.synthetic_digits` to mix into "
+        "training (never validation or test)",
+    )
+    data.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=1.0,
+        help="synthetic utterances per real training recording",
     )
     data.add_argument(
         "--validation-speakers",
@@ -146,8 +159,17 @@ def load_data(args):
             split = split.take(8)
         return split.padded_batch(args.batch_size).prefetch(2)
 
+    train_source = fsdd.train
+    if args.synthetic:
+        count = int(round(args.synthetic_ratio * fsdd.info.num_train))
+        try:
+            extra = synthetic_digits.load_dataset(args.synthetic, count)
+        except (zoo.data.DataError, OSError, KeyError) as error:
+            common.fail(f"cannot load --synthetic {args.synthetic!r}: {error}")
+        train_source = train_source.concatenate(extra)
+
     def train(epoch):
-        split = epochs.shuffle(fsdd.train, 4096, args.seed, epoch)
+        split = epochs.shuffle(train_source, 8192, args.seed, epoch)
         if args.augment:
             split = common.augmented(split, args.seed + epoch)
         return batches(split)
@@ -264,6 +286,12 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "has no valid frame; the encoder sees a fully masked "
         "sequence and returns a fixed, input-independent guess",
+        "synthetic": (
+            f"{Path(args.synthetic).name}, {args.synthetic_ratio} per real "
+            "training recording"
+            if args.synthetic
+            else None
+        ),
         "data": f"FSDD {info.speakers}, split={info.split}, "
         f"holdout={list(info.holdout_speakers)}, "
         f"validation={list(info.validation_speakers)}",

@@ -69,12 +69,23 @@ def recorded_metrics(tmp_path) -> dict:
 @pytest.fixture(scope="module")
 def spoken(recordings, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("spoken")
+    # Two "synthetic" utterances in zoo.data.synthetic_digits' layout.
+    synthetic = tmp_path / "synthetic.npz"
+    np.savez(
+        synthetic,
+        samples=(tone(1, 9, 0) * 32767).astype(np.int16)[:2000],
+        offsets=np.array([0, 1000, 2000]),
+        digits=np.array([0, 1]),
+        speakers=np.array(["flite:slt", "flite:awb"]),
+        indexes=np.arange(2),
+    )
     # Through the console script, as a user runs it.
     result = run_zoo(
         "train",
         "spoken-digits",
         *smoke_args(recordings, tmp_path, "spoken_digits"),
         *("--split", "speaker", "--holdout-speakers", "theo"),
+        *("--synthetic", str(synthetic), "--synthetic-ratio", "0.05"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)["metrics"]["test"]
@@ -114,6 +125,7 @@ def test_spoken_digits_smoke_run_and_export(spoken):
         (version / "assets.extra" / "model_card.json").read_text()
     )
     assert card["name"] == "spoken_digits" and "command" in card
+    assert card["synthetic"].startswith("synthetic.npz, 0.05")
 
 
 def test_spoken_digits_saved_model_outputs(spoken):

@@ -270,6 +270,28 @@ def write_arrays(path, count: int, *, seed: int = 0) -> Path:
     return path
 
 
+def load_dataset(path, count: int | None = None):
+    """The first `count` utterances of a `write_arrays` file as a
+    `tf.data.Dataset` of (float32 audio [samples], int64 digit), the
+    element format of `zoo.data.load_fsdd`'s splits."""
+    import tensorflow as tf
+
+    with np.load(path) as arrays:
+        total = len(arrays["digits"])
+        count = total if count is None else count
+        if not 0 < count <= total:
+            raise DataError(
+                f"{path} holds {total} utterances; asked for {count}"
+            )
+        offsets = arrays["offsets"][: count + 1]
+        samples = arrays["samples"][: offsets[-1]].astype(np.float32) / 32768
+        digits = arrays["digits"][:count].astype(np.int64)
+    audio = tf.RaggedTensor.from_row_splits(samples, offsets)
+    dataset = tf.data.Dataset.from_tensor_slices((audio, digits))
+    # Rows of a ragged tensor come out as ragged specs: make them dense.
+    return dataset.map(lambda samples, digit: (tf.identity(samples), digit))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("destination", help="the .npz to write")

@@ -95,14 +95,37 @@ def _conv_block(
     return hidden
 
 
+def check_time_frequency(config: dict) -> None:
+    """ValueErrors naming any bad front-end hyperparameter."""
+    validation.positive_int("filters", config["filters"])
+    validation.positive_int("projection_dim", config["projection_dim"])
+    kernel_sizes = config["kernel_sizes"]
+    pool_sizes = config["frequency_pool_sizes"]
+    for key, value in (
+        ("kernel_sizes", kernel_sizes),
+        ("frequency_pool_sizes", pool_sizes),
+    ):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(
+                f"Received an invalid value for argument `{key}`, expected "
+                f"a non-empty tuple with one entry per layer, got {value!r}."
+            )
+    for value in pool_sizes:
+        validation.positive_int("frequency_pool_sizes", value)
+    if len(kernel_sizes) != len(pool_sizes):
+        raise ValueError(
+            "`kernel_sizes` and `frequency_pool_sizes` need one entry per "
+            f"layer, got {kernel_sizes!r} and {pool_sizes!r}."
+        )
+
+
 def time_frequency_front_end(hidden, config: dict):
     """[batch, time, bins] -> `TimeFrequencyConv` -> linear projection.
 
     The projection (no activation) shrinks F_L x filters per frame to
     `projection_dim` before the recurrent layers (Sainath et al. 2015).
     """
-    validation.positive_int("filters", config["filters"])
-    validation.positive_int("projection_dim", config["projection_dim"])
+    check_time_frequency(config)
     kernel_sizes = tuple(config["kernel_sizes"])
     hidden = zoo_layers.TimeFrequencyConv(
         (config["filters"],) * len(kernel_sizes),
@@ -160,6 +183,7 @@ def _create_cldnn(name: str, config: dict):
     convolution = validation.one_of(
         "convolution", config["convolution"], CONVOLUTIONS
     )
+    check_time_frequency(config)
     model_input, hidden = common.model_inputs(**config)
     if convolution == "time_frequency":
         # C: 2-D convolution and frequency pooling reduce spectral

@@ -39,6 +39,7 @@ def _create_pyramid(name: str, cell: str, config: dict):
         validation.one_of(
             "convolution", config["convolution"], ("time_frequency",)
         )
+    convolutional.check_time_frequency(config)
     model_input, sequence = common.model_inputs(**config)
     if config["convolution"] == "time_frequency":
         sequence = convolutional.time_frequency_front_end(sequence, config)

@@ -10,15 +10,18 @@ Splits: "customary" (takes 0-4 are test) or "speaker" (`--holdout-speakers`
 are test: speaker-independent). With "speaker", validation holds out whole
 speakers too (`--validation-speakers`, default the first training speaker
 by name), so the checkpoint is chosen on a voice the model never trained
-on. Training augments the waveforms (speed
-+-10 % by resampling, up to 100 ms leading shift, +-6 dB gain, white noise
-at 10-40 dB SNR).
+on. Training augments the waveforms (speed +-10 % by resampling, up to
+100 ms leading shift, +-6 dB gain, white noise at 10-40 dB SNR);
+`--synthetic` mixes in generated voices (`zoo.data.synthetic_digits`).
 
-Expected (2 shared CPU cores): see bench/results/spoken_digits_*.md for the
-measured accuracies and wall times.
+Expected (2 shared CPU cores): the shipped settings (6 epochs, synthetic
+voices 1:1) train in ~2 min and score 93.6 % on held-back takes of the
+training speakers but 76.9 % on an unseen speaker (leave-one-speaker-out,
+bench/results/spoken_digits_loso_levers.md).
 
     zoo train spoken-digits --split speaker --holdout-speakers theo
-    zoo train spoken-digits --split customary --version 1
+    zoo train spoken-digits --split customary --epochs 6 \
+        --synthetic synthetic_digits.npz --synthetic-ratio 0.98
 
 `--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
 several GPUs or machines: README.md, "Reliability and scale".

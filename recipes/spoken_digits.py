@@ -20,7 +20,7 @@ training speakers but 76.9 % on an unseen speaker (leave-one-speaker-out,
 bench/results/spoken_digits_loso_levers.md).
 
     zoo train spoken-digits --split speaker --holdout-speakers theo
-    zoo train spoken-digits --split customary --epochs 6 \
+    zoo train spoken-digits --split customary --epochs 6 \\
         --synthetic synthetic_digits.npz --synthetic-ratio 0.98
 
 `--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on

@@ -7,15 +7,21 @@ per-utterance normalisation) -> any registry model with features input
 (default `cldnn`), so the exported SavedModel takes raw waveforms.
 
 Splits: "customary" (takes 0-4 are test) or "speaker" (`--holdout-speakers`
-are test: speaker-independent). Training augments the waveforms (speed
-+-10 % by resampling, up to 100 ms leading shift, +-6 dB gain, white noise
-at 10-40 dB SNR).
+are test: speaker-independent). With "speaker", validation holds out whole
+speakers too (`--validation-speakers`, default the first training speaker
+by name), so the checkpoint is chosen on a voice the model never trained
+on. Training augments the waveforms (speed +-10 % by resampling, up to
+100 ms leading shift, +-6 dB gain, white noise at 10-40 dB SNR);
+`--synthetic` mixes in generated voices (`zoo.data.synthetic_digits`).
 
-Expected (2 shared CPU cores): see bench/results/spoken_digits_*.md for the
-measured accuracies and wall times.
+Expected (2 shared CPU cores): the shipped settings (6 epochs, synthetic
+voices 1:1) train in ~2 min and score 93.6 % on held-back takes of the
+training speakers but 76.9 % on an unseen speaker (leave-one-speaker-out,
+bench/results/spoken_digits_loso_levers.md).
 
     zoo train spoken-digits --split speaker --holdout-speakers theo
-    zoo train spoken-digits --split customary --version 1
+    zoo train spoken-digits --split customary --epochs 6 \\
+        --synthetic synthetic_digits.npz --synthetic-ratio 0.98
 
 `--strategy` (auto, default, mirrored, multi_worker; TF_CONFIG) trains on
 several GPUs or machines: README.md, "Reliability and scale".
@@ -39,14 +45,16 @@ from zoo import distribute
 from zoo import export
 from zoo import training
 from zoo.data import epochs
+from zoo.data import synthetic_digits
 
 TASK = "spoken-digits"
 NAME = "spoken_digits"
 FRONT_END = {"num_mel_bins": 40}
+# The CLDNN of Sainath et al. (2015), 2-D kernels 9x9 then 4x3 and
+# frequency pooling 3, scaled to 2,500 recordings: 32 maps, not 256.
 MODEL_ARGS = {
     "cldnn": {
-        "filters": 64,
-        "pool_size": 2,
+        "filters": 32,
         "projection_dim": 64,
         "units": 64,
         "num_lstm_layers": 2,
@@ -56,7 +64,7 @@ MODEL_ARGS = {
 }
 SMOKE_ARGS = {
     "cldnn": {
-        "filters": 4,
+        "filters": 2,
         "projection_dim": 4,
         "units": 4,
         "num_lstm_layers": 1,
@@ -75,15 +83,42 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     data.add_argument(
         "--split", choices=("customary", "speaker"), default="customary"
     )
+    data.add_argument(
+        "--synthetic",
+        default=None,
+        help="a .npz of `python -m zoo.data.synthetic_digits` to mix into "
+        "training (never validation or test)",
+    )
+    data.add_argument(
+        "--synthetic-ratio",
+        type=float,
+        default=1.0,
+        help="synthetic utterances per real training recording",
+    )
+    data.add_argument(
+        "--validation-speakers",
+        type=common.speakers,
+        default=None,
+        help="--split speaker: the validation speakers (default: the first "
+        "training speaker by name)",
+    )
     common.add_model_arguments(parser, default="cldnn", example='{"units": 32}')
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
     runner.add_run_arguments(parser)
+    parser.add_argument(
+        "--loso-results",
+        default=None,
+        help="a bench.speaker_independent_arrays JSON of these settings: "
+        "its leave-one-speaker-out figures go into the model card",
+    )
     args = parser.parse_args(argv)
     if args.split == "speaker" and not args.holdout_speakers:
         parser.error("--split speaker needs --holdout-speakers, e.g. theo")
-    if args.split == "customary" and args.holdout_speakers:
+    if args.split == "customary" and (
+        args.holdout_speakers or args.validation_speakers
+    ):
         parser.error("--holdout-speakers needs --split speaker")
     common.check_model(parser, args)
     if args.output_dir is None:
@@ -94,15 +129,31 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
 def load_data(args):
     """Batched splits; "train" is a `zoo.data.EpochDataset` whose shuffle
     and augmentation are seeded by `--seed` and the epoch."""
-    try:
-        fsdd = zoo.data.load_fsdd(
+
+    def load(validation_speakers):
+        return zoo.data.load_fsdd(
             args.data,
             split=args.split,
             holdout_speakers=args.holdout_speakers or (),
+            validation_speakers=validation_speakers,
             data_dir=args.data_dir,
             seed=args.seed,
             shuffle=False,  # Shuffled below, by the epoch.
         )
+
+    try:
+        fsdd = load(args.validation_speakers or ())
+        if args.split == "speaker" and not args.validation_speakers:
+            # Model selection on an unseen voice: hold out a whole speaker.
+            training = sorted(
+                set(fsdd.info.speakers) - set(args.holdout_speakers)
+            )
+            if len(training) < 2:
+                common.fail(
+                    "--split speaker needs two training speakers (one "
+                    f"validates); have {training}"
+                )
+            fsdd = load(training[:1])
     except (zoo.data.DataError, ValueError, OSError) as error:
         common.fail(f"cannot load --data {args.data!r}: {error}")
 
@@ -111,8 +162,17 @@ def load_data(args):
             split = split.take(8)
         return split.padded_batch(args.batch_size).prefetch(2)
 
+    train_source = fsdd.train
+    if args.synthetic:
+        count = int(round(args.synthetic_ratio * fsdd.info.num_train))
+        try:
+            extra = synthetic_digits.load_dataset(args.synthetic, count)
+        except (zoo.data.DataError, OSError, KeyError) as error:
+            common.fail(f"cannot load --synthetic {args.synthetic!r}: {error}")
+        train_source = train_source.concatenate(extra)
+
     def train(epoch):
-        split = epochs.shuffle(fsdd.train, 4096, args.seed, epoch)
+        split = epochs.shuffle(train_source, 8192, args.seed, epoch)
         if args.augment:
             split = common.augmented(split, args.seed + epoch)
         return batches(split)
@@ -213,6 +273,18 @@ def export_endpoints(model: keras.Model) -> tuple[dict, tuple]:
     return {"serving_default": digit_endpoint(model)}, ()
 
 
+def loso_summary(path: str) -> dict:
+    """The unseen-speaker figures of a LOSO benchmark run, for the card."""
+    run = json.loads(Path(path).read_text())
+    accuracy = {f["speaker"]: f["test_accuracy"] for f in run["folds"]}
+    return {
+        "mean_accuracy": round(float(np.mean(list(accuracy.values()))), 4),
+        "per_speaker": {k: round(v, 4) for k, v in accuracy.items()},
+        "command": run["meta"]["command"],
+        "source": Path(path).name,
+    }
+
+
 def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
     card = {
         "name": NAME,
@@ -225,11 +297,20 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "has no valid frame; the encoder sees a fully masked "
         "sequence and returns a fixed, input-independent guess",
+        "synthetic": (
+            f"{Path(args.synthetic).name}, {args.synthetic_ratio} per real "
+            "training recording"
+            if args.synthetic
+            else None
+        ),
         "data": f"FSDD {info.speakers}, split={info.split}, "
-        f"holdout={list(info.holdout_speakers)}",
+        f"holdout={list(info.holdout_speakers)}, "
+        f"validation={list(info.validation_speakers)}",
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "parameters": model.count_params(),
     }
+    if args.loso_results:
+        card["leave_one_speaker_out"] = loso_summary(args.loso_results)
     probe = next(iter(dataset))[0].numpy()[:4]
     return runner.ExportPlan(
         endpoints=export_endpoints,
@@ -282,6 +363,7 @@ def train_task(args, strategy) -> runner.Trained | None:
         data={
             "split": args.split,
             "holdout_speakers": list(info.holdout_speakers),
+            "validation_speakers": list(info.validation_speakers),
             "speakers": list(info.speakers),
         },
         export=export_plan(model, args, datasets["test"], test, info),
@@ -294,7 +376,13 @@ def main(argv=None, prog=None) -> int:
     """`zoo train spoken-digits`: the exit code (0 done, 2 a usage or data
     error)."""
     args = parse_args(argv, prog)
-    return runner.run(TASK, args, train_task, argv, check=common.check_paths)
+    return runner.run(TASK, args, train_task, argv, check=check_paths)
+
+
+def check_paths(args) -> None:
+    common.check_paths(args)
+    if args.loso_results and not Path(args.loso_results).is_file():
+        common.fail(f"--loso-results {args.loso_results!r} does not exist")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,35 @@ def test_augment_and_padding():
     np.testing.assert_array_equal(batch[0], audio[:6])
     # A trailing zero would shorten the valid length: it is nudged.
     assert batch[1, 2] != 0 and not batch[1, 3:].any()
+
+
+def test_synthetic_utterances_only_join_training(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for speaker in ("ann", "bob"):
+        for digit in range(2):
+            for index in range(5):
+                samples = rng.integers(-3000, 3000, 300, np.int16)
+                write_wav(folder / f"{digit}_{speaker}_{index}.wav", samples)
+    arrays.pack(str(folder), str(tmp_path / "real.npz"))
+    synthetic = tmp_path / "synthetic.npz"
+    np.savez(
+        synthetic,
+        samples=rng.integers(-3000, 3000, 600, np.int16),
+        offsets=np.array([0, 200, 400, 600]),
+        digits=np.array([0, 1, 0]),
+        speakers=np.array(["espeak-ng:en-us", "flite:slt", "flite:awb"]),
+        indexes=np.arange(3),
+    )
+    data = arrays.add_synthetic(
+        arrays.load(str(tmp_path / "real.npz")), str(synthetic), 2
+    )
+    assert len(data["digits"]) == 22 and data["synthetic"].sum() == 2
+    args = argparse.Namespace(seed=1, limit=None)
+    train, validation, test = arrays.split(data, "bob", args)
+    assert set(np.flatnonzero(data["synthetic"])) <= set(train)
+    assert not data["synthetic"][validation].any()
+    assert set(data["speakers"][test]) == {"bob"}
+    with pytest.raises(ValueError, match="has 3"):
+        arrays.add_synthetic(data, str(synthetic), 4)

@@ -44,6 +44,7 @@ BAD_VALUES = {
 VALID = {
     ("output_activation", "none"),  # A linear output (logits).
     ("variant", "none"),  # The default switches.
+    ("convolution", "none"),  # The pyramid's default: no front end.
 }
 
 

@@ -69,12 +69,23 @@ def recorded_metrics(tmp_path) -> dict:
 @pytest.fixture(scope="module")
 def spoken(recordings, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("spoken")
+    # Two "synthetic" utterances in zoo.data.synthetic_digits' layout.
+    synthetic = tmp_path / "synthetic.npz"
+    np.savez(
+        synthetic,
+        samples=(tone(1, 9, 0) * 32767).astype(np.int16)[:2000],
+        offsets=np.array([0, 1000, 2000]),
+        digits=np.array([0, 1]),
+        speakers=np.array(["flite:slt", "flite:awb"]),
+        indexes=np.arange(2),
+    )
     # Through the console script, as a user runs it.
     result = run_zoo(
         "train",
         "spoken-digits",
         *smoke_args(recordings, tmp_path, "spoken_digits"),
         *("--split", "speaker", "--holdout-speakers", "theo"),
+        *("--synthetic", str(synthetic), "--synthetic-ratio", "0.05"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)["metrics"]["test"]
@@ -105,6 +116,8 @@ def test_spoken_digits_smoke_run_and_export(spoken):
         assert (tmp_path / "run" / name).exists(), name
     recorded = recorded_metrics(tmp_path)
     assert recorded["data"]["holdout_speakers"] == ["theo"]
+    # Validation holds out a whole training speaker: an unseen voice.
+    assert recorded["data"]["validation_speakers"] == ["george"]
     assert recorded["task"] == "spoken-digits" and "run" in recorded
     assert recorded["export"].endswith("spoken_digits/3")
     version = tmp_path / "models" / "spoken_digits" / "3"
@@ -112,6 +125,7 @@ def test_spoken_digits_smoke_run_and_export(spoken):
         (version / "assets.extra" / "model_card.json").read_text()
     )
     assert card["name"] == "spoken_digits" and "command" in card
+    assert card["synthetic"].startswith("synthetic.npz, 0.05")
 
 
 def test_spoken_digits_saved_model_outputs(spoken):
@@ -251,3 +265,22 @@ def test_wrong_sample_rate_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert "1_theo_0.wav" in error and "8" in error
+
+
+def test_loso_results_summary_for_the_model_card(tmp_path):
+    path = tmp_path / "loso.json"
+    path.write_text(
+        json.dumps(
+            {
+                "meta": {"command": "python -m bench.x run"},
+                "folds": [
+                    {"speaker": "ann", "test_accuracy": 0.8},
+                    {"speaker": "bob", "test_accuracy": 0.9},
+                ],
+            }
+        )
+    )
+    summary = spoken_digits.loso_summary(str(path))
+    assert summary["mean_accuracy"] == 0.85
+    assert summary["per_speaker"] == {"ann": 0.8, "bob": 0.9}
+    assert summary["command"] == "python -m bench.x run"

@@ -60,6 +60,12 @@ SCRIPT = textwrap.dedent(
     assert pyramid(x, mask=mask).shape == (3, 2, 4)
     assert layers.TimeReduction(2)(x).shape == (3, 3, 8)
     assert layers.L2Pooling1D(2)(x).shape == (3, 3, 4)
+    assert layers.TimeFrequencyConv((2, 2))(x, mask=mask).shape == (3, 6, 4)
+    import jax
+    reversed_gradient = jax.grad(
+        lambda v: (3.0 * layers.GradientReversal(0.5)(v)).sum()
+    )(x)
+    np.testing.assert_allclose(reversed_gradient, -1.5)
 
     for name in ("pyramid_lstm", "bidirectional_gru", "cnn", "cldnn"):
         defaults = zoo.describe(name)["defaults"]

@@ -1,4 +1,5 @@
-"""The zoo's layers: cells, recurrent structures, time reduction, pooling.
+"""The zoo's layers: cells, recurrent structures, time reduction, pooling,
+convolutions.
 
 Written with `keras.ops` only, so they run on the TensorFlow, JAX and
 PyTorch backends. Every layer is registered for serialization under the
@@ -8,6 +9,7 @@ package name "zoo".
 from zoo.layers.bidirectional import Bidirectional
 from zoo.layers.convolution import MaskedConv1D
 from zoo.layers.embedding import TokenEmbedding
+from zoo.layers.gradient_reversal import GradientReversal
 from zoo.layers.gru import GRU
 from zoo.layers.gru import GRUCell
 from zoo.layers.lstm import LSTM
@@ -27,11 +29,13 @@ from zoo.layers.pyramid import PyramidRNN
 from zoo.layers.recurrent import RecurrentLayer
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.stacked import StackedRNN
+from zoo.layers.time_frequency import TimeFrequencyConv
 from zoo.layers.time_reduction import TimeReduction
 
 __all__ = [
     "Bidirectional",
     "GRU",
+    "GradientReversal",
     "GRUCell",
     "GlobalMaskedAveragePooling1D",
     "GlobalMaskedMaxPooling1D",
@@ -51,6 +55,7 @@ __all__ = [
     "RecurrentCell",
     "RecurrentLayer",
     "StackedRNN",
+    "TimeFrequencyConv",
     "TimeReduction",
     "TokenEmbedding",
 ]

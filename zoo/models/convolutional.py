@@ -30,14 +30,34 @@ def _cnn(
     """Hyperparameters of the CNN (a template)."""
 
 
+# The CLDNN's convolution: over time x frequency (the paper's), or along
+# time with the bins as channels (the zoo's first form, kept to compare).
+CONVOLUTIONS = ("time_frequency", "time")
+
+
+def time_frequency_hyperparameters(
+    *,
+    filters: int = 128,
+    kernel_sizes: tuple = ((9, 9), (4, 3)),
+    frequency_pool_sizes: tuple = (3, 1),
+    projection_dim: int = 128,
+):
+    """Hyperparameters of the time-frequency front end (a template):
+    `filters` maps in each 2-D layer, a (time, frequency) kernel and a
+    frequency pooling size per layer (Sainath et al. 2015: 256 maps, 9x9
+    then 4x3, pooling 3 after the first), then a linear projection."""
+
+
+TIME_FREQUENCY = time_frequency_hyperparameters
+
+
 def _cldnn(
     *,
     inputs: str = "features",
-    filters: int = 128,
+    convolution: str = "time_frequency",
     kernel_size: int = 5,
     pool_type: str = "max",
     pool_size: int = 1,
-    projection_dim: int = 128,
     units: int = 128,
     num_lstm_layers: int = 2,
     variant: str | None = None,
@@ -73,6 +93,49 @@ def _conv_block(
         pool = POOL_TYPES[validation.one_of("pool_type", pool_type, POOL_TYPES)]
         hidden = pool(pool_size, padding="same", name=f"pool_{index}")(hidden)
     return hidden
+
+
+def check_time_frequency(config: dict) -> None:
+    """ValueErrors naming any bad front-end hyperparameter."""
+    validation.positive_int("filters", config["filters"])
+    validation.positive_int("projection_dim", config["projection_dim"])
+    kernel_sizes = config["kernel_sizes"]
+    pool_sizes = config["frequency_pool_sizes"]
+    for key, value in (
+        ("kernel_sizes", kernel_sizes),
+        ("frequency_pool_sizes", pool_sizes),
+    ):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(
+                f"Received an invalid value for argument `{key}`, expected "
+                f"a non-empty tuple with one entry per layer, got {value!r}."
+            )
+    for value in pool_sizes:
+        validation.positive_int("frequency_pool_sizes", value)
+    if len(kernel_sizes) != len(pool_sizes):
+        raise ValueError(
+            "`kernel_sizes` and `frequency_pool_sizes` need one entry per "
+            f"layer, got {kernel_sizes!r} and {pool_sizes!r}."
+        )
+
+
+def time_frequency_front_end(hidden, config: dict):
+    """[batch, time, bins] -> `TimeFrequencyConv` -> linear projection.
+
+    The projection (no activation) shrinks F_L x filters per frame to
+    `projection_dim` before the recurrent layers (Sainath et al. 2015).
+    """
+    check_time_frequency(config)
+    kernel_sizes = tuple(config["kernel_sizes"])
+    hidden = zoo_layers.TimeFrequencyConv(
+        (config["filters"],) * len(kernel_sizes),
+        kernel_sizes,
+        tuple(config["frequency_pool_sizes"]),
+        name="time_frequency_conv",
+    )(hidden)
+    return keras.layers.Dense(config["projection_dim"], name="projection")(
+        hidden
+    )
 
 
 def _create_cnn(name: str, config: dict):
@@ -117,22 +180,30 @@ def _create_cldnn(name: str, config: dict):
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
     validation.one_of("pooling", config["pooling"], common.GLOBAL_POOLINGS)
+    convolution = validation.one_of(
+        "convolution", config["convolution"], CONVOLUTIONS
+    )
+    check_time_frequency(config)
     model_input, hidden = common.model_inputs(**config)
-    # C: convolution reduces spectral variation.
-    hidden = _conv_block(
-        hidden,
-        0,
-        filters=config["filters"],
-        kernel_size=config["kernel_size"],
-        strides=1,
-        padding="same",
-        pool_type=config["pool_type"],
-        pool_size=config["pool_size"],
-    )
-    # A linear layer shrinks the features before the LSTMs (Sainath 2015).
-    hidden = keras.layers.Dense(config["projection_dim"], name="projection")(
-        hidden
-    )
+    if convolution == "time_frequency":
+        # C: 2-D convolution and frequency pooling reduce spectral
+        # variation; a linear layer shrinks the features (Sainath 2015).
+        hidden = time_frequency_front_end(hidden, config)
+    else:
+        # The first form: a Conv1D along time, the bins as channels.
+        hidden = _conv_block(
+            hidden,
+            0,
+            filters=config["filters"],
+            kernel_size=config["kernel_size"],
+            strides=1,
+            padding="same",
+            pool_type=config["pool_type"],
+            pool_size=config["pool_size"],
+        )
+        hidden = keras.layers.Dense(
+            config["projection_dim"], name="projection"
+        )(hidden)
     # L: LSTMs model time.
     stack = [
         common.recurrent_layer(
@@ -167,10 +238,11 @@ def cnn(*, name, **config):
 
 
 @register_model(
-    structure="features/embedding → Conv1D → linear → 2 × LSTM → DNN → head",
+    structure="features/embedding → 2 × (2-D conv over time × frequency, "
+    "max pool along frequency) → linear → 2 × LSTM → DNN → head",
     reference="Sainath et al., ICASSP 2015",
 )
-@common.hyperparameters(_cldnn)
+@common.hyperparameters(_cldnn, TIME_FREQUENCY)
 def cldnn(*, name, **config):
     """Convolution, LSTM and fully connected layers, in that order."""
     return _create_cldnn(name, config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from zoo import layers as zoo_layers
 from zoo.layers import validation
 from zoo.models import common
+from zoo.models import convolutional
 from zoo.registry import register_model
 
 
@@ -17,9 +18,12 @@ def _pyramid(
     reduction_mode: str = "concat",
     pooling: str = "max",
     recurrent_dropout: float = 0.0,
+    convolution: str | None = None,
 ):
     """Hyperparameters of the pyramid models (a template); speech features
-    are the default input."""
+    are the default input. `convolution="time_frequency"` puts the CLDNN's
+    front end (`filters`, `kernel_sizes`, `frequency_pool_sizes`,
+    `projection_dim`) before the first level."""
 
 
 def _lstm(*, variant: str | None = None):
@@ -31,7 +35,14 @@ def _create_pyramid(name: str, cell: str, config: dict):
     pooling = validation.one_of(
         "pooling", config["pooling"], common.GLOBAL_POOLINGS
     )
+    if config["convolution"] is not None:
+        validation.one_of(
+            "convolution", config["convolution"], ("time_frequency",)
+        )
+    convolutional.check_time_frequency(config)
     model_input, sequence = common.model_inputs(**config)
+    if config["convolution"] == "time_frequency":
+        sequence = convolutional.time_frequency_front_end(sequence, config)
     template = common.recurrent_layer(
         cell,
         config["units"],
@@ -50,20 +61,22 @@ def _create_pyramid(name: str, cell: str, config: dict):
 
 
 @register_model(
-    structure="features/embedding → BiLSTM → N × (halve time, BiLSTM) → head",
+    structure="features/embedding → [2-D conv front end] → BiLSTM → "
+    "N × (halve time, BiLSTM) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
-@common.hyperparameters(_pyramid, _lstm)
+@common.hyperparameters(_pyramid, _lstm, convolutional.TIME_FREQUENCY)
 def pyramid_lstm(*, name, **config):
     """The LAS listener: each of N BiLSTM levels halves the time axis."""
     return _create_pyramid(name, "lstm", config)
 
 
 @register_model(
-    structure="features/embedding → BiGRU → N × (halve time, BiGRU) → head",
+    structure="features/embedding → [2-D conv front end] → BiGRU → "
+    "N × (halve time, BiGRU) → head",
     reference="Chan et al., Listen, Attend and Spell, ICASSP 2016",
 )
-@common.hyperparameters(_pyramid)
+@common.hyperparameters(_pyramid, convolutional.TIME_FREQUENCY)
 def pyramid_gru(*, name, **config):
     """The pyramidal encoder with GRU cells."""
     return _create_pyramid(name, "gru", config)

@@ -1,0 +1,97 @@
+"""Side-by-side table of leave-one-speaker-out runs, one row per lever.
+
+Reads the JSON files that `bench.speaker_independent_arrays run` writes
+(one per configuration) and prints a Markdown table: per-speaker test
+accuracy, mean, worst speaker, the command of each run, the load average
+at the end of its folds, and the digits most often confused.
+
+    python -m bench.loso_levers "old recipe=bench/results/a.json" \\
+        "faithful CLDNN=bench/results/b.json" > bench/results/levers.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _load(argument: str) -> tuple[str, dict]:
+    label, _, path = argument.partition("=")
+    return label, json.loads(Path(path).read_text())
+
+
+def table(runs: list[tuple[str, dict]]) -> str:
+    speakers = []
+    for _, run in runs:
+        for fold in run["folds"]:
+            if fold["speaker"] not in speakers:
+                speakers.append(fold["speaker"])
+    lines = [
+        "| lever | " + " | ".join(speakers) + " | mean | worst |",
+        "| --- " * (len(speakers) + 3) + "|",
+    ]
+    for label, run in runs:
+        accuracy = {f["speaker"]: f["test_accuracy"] for f in run["folds"]}
+        cells = [
+            f"{accuracy[s]:.1%}" if s in accuracy else "—" for s in speakers
+        ]
+        worst = min(accuracy, key=accuracy.get)
+        lines.append(
+            f"| {label} | "
+            + " | ".join(cells)
+            + f" | **{np.mean(list(accuracy.values())):.1%}** | "
+            f"{worst} {accuracy[worst]:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def details(label: str, run: dict) -> str:
+    meta = run["meta"]
+    confusion = np.sum([f["confusion"] for f in run["folds"]], axis=0)
+    recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    errors = confusion.copy()
+    np.fill_diagonal(errors, 0)
+    pairs = np.dstack(np.unravel_index(np.argsort(-errors, None), errors.shape))
+    top = [
+        f"{spoken}→{predicted} ({errors[spoken, predicted]})"
+        for spoken, predicted in pairs[0][:4]
+        if errors[spoken, predicted]
+    ]
+    loads = "; ".join(
+        f"{f['speaker']} {f.get('load_average')}" for f in run["folds"]
+    )
+    seconds = sum(f["training_s"] for f in run["folds"])
+    lines = [
+        f"### {label}",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"{meta['epochs']} epochs, {meta['date']}, training "
+        f"{seconds / 60:.1f} min for {len(run['folds'])} folds; load average "
+        f"(1/5/15 min) at the end of each fold: {loads}.  ",
+        "Recall per digit: "
+        + ", ".join(f"{d}: {r:.0%}" for d, r in enumerate(recall))
+        + ".  ",
+        f"Most frequent confusions (spoken→predicted): {', '.join(top)}.",
+        "",
+        "| | " + " | ".join(str(digit) for digit in range(10)) + " |",
+        "| --- " * 11 + "|",
+    ]
+    for digit, row in enumerate(confusion):
+        lines.append(f"| **{digit}** | " + " | ".join(map(str, row)) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    runs = [_load(argument) for argument in (argv or sys.argv[1:])]
+    print(table(runs))
+    for label, run in runs:
+        print()
+        print(details(label, run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The CLDNN's two convolutions and the pyramid's optional front end."""
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo import layers as zoo_layers
+
+SMALL = {"filters": 2, "projection_dim": 3, "units": 3, "dnn_units": 3}
+
+
+def layer_types(model):
+    return {type(layer) for layer in model.layers}
+
+
+def test_cldnn_convolves_over_time_and_frequency_by_default(rng):
+    model = zoo.build("cldnn", feature_dim=12, **SMALL)
+    assert zoo_layers.TimeFrequencyConv in layer_types(model)
+    front = model.get_layer("time_frequency_conv")
+    # The paper's kernels and frequency pooling: 12 bins -> 4 after pooling.
+    assert front.kernel_sizes == ((9, 9), (4, 3))
+    assert front.pool_sizes == (3, 1)
+    assert front.output.shape[-1] == 4 * 2
+    x = rng.normal(size=(2, 6, 12)).astype("float32")
+    assert np.all(np.isfinite(model(x)))
+
+
+def test_cldnn_keeps_the_convolution_along_time():
+    model = zoo.build("cldnn", convolution="time", feature_dim=12, **SMALL)
+    types = layer_types(model)
+    assert zoo_layers.MaskedConv1D in types
+    assert zoo_layers.TimeFrequencyConv not in types
+    with pytest.raises(ValueError, match="convolution"):
+        zoo.build("cldnn", convolution="frequency", **SMALL)
+
+
+def test_pyramid_takes_the_time_frequency_front_end(rng):
+    model = zoo.build(
+        "pyramid_gru",
+        convolution="time_frequency",
+        feature_dim=10,
+        num_levels=1,
+        filters=2,
+        projection_dim=3,
+        units=3,
+    )
+    assert model.get_layer("projection").output.shape[-1] == 3
+    x = rng.normal(size=(2, 8, 10)).astype("float32")
+    x[1, 5:] = 0.0
+    assert np.all(np.isfinite(model(x)))
+    plain = zoo.build("pyramid_gru", num_levels=1, units=3)
+    assert zoo_layers.TimeFrequencyConv not in layer_types(plain)
+    with pytest.raises(ValueError, match="convolution"):
+        zoo.build("pyramid_gru", convolution="time")

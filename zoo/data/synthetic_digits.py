@@ -1,0 +1,306 @@
+"""Spoken digits from offline speech synthesisers: voices no one recorded.
+
+Renders the words "zero" ... "nine" with every offline English voice that
+is installed: `espeak-ng` (8 English accents, each with its voice variants:
+male, female, old, ...) and `flite` (its built-in voices), at seeded random
+pitches and rates. Each rendering is resampled to 8 kHz mono, trimmed of
+leading and trailing silence (espeak-ng leaves ~0.3 s at the end) and
+loudness-normalised (-20 dBFS RMS, peaks below 0.99: raw espeak-ng output
+clips in ~5 % of files), so it looks like an FSDD recording.
+
+Debian packages: `apt-get install espeak-ng flite` (`.ci/run` installs
+them). A missing engine is skipped; with neither, `available_voices` is
+empty and `generate` raises `DataError`.
+
+    python -m zoo.data.synthetic_digits data/synthetic_digits.npz \\
+        --count 2000 --seed 0
+
+writes the arrays of `bench.speaker_independent_arrays pack` (int16
+`samples`, `offsets`, `digits`, `speakers` = the voice, `indexes`), cached:
+an existing file with the same count and seed is reused.
+
+The voice set depends on the installed engines' versions; the seed fixes
+which voice, pitch and rate each utterance gets from that set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.errors import DataError
+
+SAMPLE_RATE = 8000
+DIGIT_WORDS = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+)
+# espeak-ng's English accents (its own "gmw" voices; mbrola ones need
+# extra packages).
+ESPEAK_ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+# Variants that do not sound like a person speaking.
+_UNNATURAL = re.compile(
+    r"whisper|robo|demonic|klatt|croak|tweaky|announcer|fast",
+    re.IGNORECASE,
+)
+_TRIM_DB = 35.0
+_TARGET_RMS_DB = -20.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Voice:
+    """One synthesiser voice: `engine` ("espeak-ng" or "flite") and the
+    name that engine takes (e.g. "en-gb-scotland+f3", "slt")."""
+
+    engine: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+def _espeak_variants() -> list[str]:
+    """The variant files of espeak-ng's data folder (`!v/`), by name."""
+    version = subprocess.run(
+        ["espeak-ng", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"Data at:\s*(\S+)", version)
+    if not match:
+        return []
+    folder = Path(match[1]) / "voices" / "!v"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        path.name
+        for path in folder.iterdir()
+        if path.is_file()
+        and " " not in path.name
+        and not _UNNATURAL.search(path.name)
+    )
+
+
+def available_voices() -> list[Voice]:
+    """Every installed voice, sorted: espeak-ng accents × (plain + each
+    variant), then flite's voices."""
+    voices = []
+    if shutil.which("espeak-ng"):
+        variants = [""] + [f"+{name}" for name in _espeak_variants()]
+        voices += [
+            Voice("espeak-ng", accent + variant)
+            for accent in ESPEAK_ACCENTS
+            for variant in variants
+        ]
+    if shutil.which("flite"):
+        listing = subprocess.run(
+            ["flite", "-lv"], capture_output=True, text=True, check=True
+        ).stdout
+        names = listing.split(":", 1)[-1].split()
+        voices += [Voice("flite", name) for name in sorted(set(names))]
+    return voices
+
+
+def _read(data: bytes) -> tuple[np.ndarray, int]:
+    with wave.open(io.BytesIO(data)) as reader:
+        if reader.getsampwidth() != 2:
+            raise DataError("the synthesiser wrote a non-16-bit WAV")
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), "<i2")
+        samples = samples.reshape(-1, reader.getnchannels()).mean(axis=1)
+        return samples.astype(np.float64) / 32768.0, reader.getframerate()
+
+
+def resample(audio: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling by truncating (or zero-padding) the FFT."""
+    if rate == new_rate or len(audio) == 0:
+        return audio
+    length = max(int(round(len(audio) * new_rate / rate)), 1)
+    spectrum = np.fft.rfft(audio)
+    kept = length // 2 + 1
+    if len(spectrum) >= kept:
+        spectrum = spectrum[:kept]
+    else:
+        spectrum = np.pad(spectrum, (0, kept - len(spectrum)))
+    return np.fft.irfft(spectrum, length) * (length / len(audio))
+
+
+def trim_and_normalise(audio: np.ndarray) -> np.ndarray:
+    """Cuts leading/trailing 10 ms frames more than 35 dB below the loudest
+    (keeping 20 ms either side), then scales to -20 dBFS RMS with peaks
+    below 0.99. float32 [samples]."""
+    frame = SAMPLE_RATE // 100
+    count = max(len(audio) // frame, 1)
+    frames = np.resize(audio, count * frame).reshape(count, frame)
+    energy = np.sqrt(np.mean(np.square(frames), axis=1)) + 1e-12
+    loud = np.flatnonzero(energy >= energy.max() * 10 ** (-_TRIM_DB / 20))
+    start = max(loud[0] - 2, 0) * frame
+    end = min((loud[-1] + 3) * frame, len(audio))
+    audio = audio[start:end]
+    rms = np.sqrt(np.mean(np.square(audio))) + 1e-12
+    audio = audio * (10 ** (_TARGET_RMS_DB / 20) / rms)
+    peak = np.max(np.abs(audio))
+    if peak > 0.99:
+        audio = audio * (0.99 / peak)
+    return audio.astype(np.float32)
+
+
+def render(word: str, voice: Voice, *, pitch: float, rate: float):
+    """`word` spoken by `voice`: float32 [samples] at 8 kHz, trimmed and
+    normalised. `pitch` and `rate` are in [0, 1]: 0 the lowest / slowest
+    setting used, 1 the highest / fastest."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "word.wav"
+        if voice.engine == "espeak-ng":
+            command = [
+                "espeak-ng",
+                "-v",
+                voice.name,
+                "-p",
+                str(int(20 + 60 * pitch)),
+                "-s",
+                str(int(110 + 90 * rate)),
+                "-a",
+                "60",
+                "-w",
+                str(path),
+                word,
+            ]
+        else:
+            command = [
+                "flite",
+                "-voice",
+                voice.name,
+                "--setf",
+                f"duration_stretch={1.3 - 0.5 * rate:.3f}",
+                "--setf",
+                f"int_f0_target_mean={90 + 110 * pitch:.1f}",
+                "-t",
+                word,
+                "-o",
+                str(path),
+            ]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        audio, sample_rate = _read(path.read_bytes())
+    if not np.any(audio):
+        raise DataError(f"{voice.label} rendered {word!r} as silence")
+    return trim_and_normalise(resample(audio, sample_rate, SAMPLE_RATE))
+
+
+def generate(
+    count: int, *, seed: int = 0, voices=None, flite_share: float = 1 / 3
+) -> dict:
+    """`count` utterances, digits cycling 0-9, each with a seeded random
+    voice, pitch and rate. A `flite_share` of the utterances use flite's
+    few voices (when both engines are there), the rest espeak-ng's many.
+    Returns {"audio": [float32 arrays], "digits", "voices": labels}."""
+    voices = available_voices() if voices is None else list(voices)
+    if not voices:
+        raise DataError(
+            "no speech synthesiser: install espeak-ng or flite "
+            "(apt-get install espeak-ng flite)"
+        )
+    engines = {}
+    for voice in voices:
+        engines.setdefault(voice.engine, []).append(voice)
+    shares = {"espeak-ng": 1 - flite_share, "flite": flite_share}
+    names = sorted(engines)
+    weights = np.array([shares.get(name, 1.0) for name in names])
+    weights = weights / weights.sum()
+    rng = np.random.default_rng(seed)
+    audio, digits, labels = [], [], []
+    for index in range(count):
+        digit = index % 10
+        engine = engines[names[rng.choice(len(names), p=weights)]]
+        voice = engine[rng.integers(len(engine))]
+        pitch, rate = rng.uniform(size=2)
+        audio.append(render(DIGIT_WORDS[digit], voice, pitch=pitch, rate=rate))
+        digits.append(digit)
+        labels.append(voice.label)
+    return {"audio": audio, "digits": np.array(digits), "voices": labels}
+
+
+def write_arrays(path, count: int, *, seed: int = 0) -> Path:
+    """Generates (or reuses) the .npz of `count` utterances with `seed`,
+    in `bench.speaker_independent_arrays`' layout."""
+    path = Path(path)
+    if path.exists():
+        with np.load(path) as cached:
+            if int(cached["count"]) == count and int(cached["seed"]) == seed:
+                return path
+    data = generate(count, seed=seed)
+    samples = [np.round(a * 32767).astype(np.int16) for a in data["audio"]]
+    lengths = [len(s) for s in samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        samples=np.concatenate(samples),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        digits=data["digits"],
+        speakers=np.array(data["voices"]),
+        indexes=np.arange(count),
+        count=count,
+        seed=seed,
+    )
+    return path
+
+
+def load_dataset(path, count: int | None = None):
+    """The first `count` utterances of a `write_arrays` file as a
+    `tf.data.Dataset` of (float32 audio [samples], int64 digit), the
+    element format of `zoo.data.load_fsdd`'s splits."""
+    import tensorflow as tf
+
+    with np.load(path) as arrays:
+        total = len(arrays["digits"])
+        count = total if count is None else count
+        if not 0 < count <= total:
+            raise DataError(
+                f"{path} holds {total} utterances; asked for {count}"
+            )
+        offsets = arrays["offsets"][: count + 1]
+        samples = arrays["samples"][: offsets[-1]].astype(np.float32) / 32768
+        digits = arrays["digits"][:count].astype(np.int64)
+    audio = tf.RaggedTensor.from_row_splits(samples, offsets)
+    dataset = tf.data.Dataset.from_tensor_slices((audio, digits))
+    # Rows of a ragged tensor come out as ragged specs: make them dense.
+    return dataset.map(lambda samples, digit: (tf.identity(samples), digit))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("destination", help="the .npz to write")
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(write_arrays(args.destination, args.count, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,6 +90,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("source", help="the old version folder")
     parser.add_argument("--version", type=int, required=True)
+    parser.add_argument(
+        "--why",
+        default="TF1-session loading (TF Serving, saved_model_cli run)",
+        help="the reason, recorded in the model card",
+    )
     arguments = parser.parse_args(argv)
     source = Path(arguments.source).resolve()
     card_path = source / "assets.extra" / "model_card.json"
@@ -107,7 +112,7 @@ def main(argv=None) -> int:
         )
     card["re_export"] = {
         "from_version": int(source.name),
-        "why": "TF1-session loading (TF Serving, saved_model_cli run)",
+        "why": arguments.why,
         "command": run["command"],
         "date": run["date"],
         "git_commit": run["git_commit"],

@@ -79,7 +79,7 @@ def worker(args) -> None:
         model.compile(optimizer="adam", loss="mse")
         steps[name] = lambda model=model: model.train_on_batch(x, y)
     if backend == "torch":
-        steps["torch_nn_lstm"] = _torch_lstm_step(args, x, y)
+        steps["torch_nn_lstm"] = torch_lstm_step(args, x, y)
     warm = {}
     for name, step in steps.items():
         start = time.perf_counter()
@@ -96,7 +96,9 @@ def worker(args) -> None:
         print(json.dumps(seconds), flush=True)
 
 
-def _torch_lstm_step(args, x, y):
+def torch_lstm_step(args, x, y):
+    """One Adam step of `torch.nn.LSTM` (args.features -> args.units) on
+    (x, y), the anchor every torch figure is reported against."""
     import torch
 
     torch.manual_seed(0)
@@ -114,16 +116,22 @@ def _torch_lstm_step(args, x, y):
     return step
 
 
-def _start(backend: str, argv: list[str]) -> subprocess.Popen:
+def backend_environment(backend: str) -> dict:
+    """This process's environment for a child under KERAS_BACKEND=backend,
+    on the CPU, with the repository importable."""
     root = Path(__file__).resolve().parents[1]
     path = os.environ.get("PYTHONPATH")
-    environment = {
+    return {
         **os.environ,
         "KERAS_BACKEND": backend,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "CUDA_VISIBLE_DEVICES": "-1",
         "PYTHONPATH": str(root) + (os.pathsep + path if path else ""),
     }
+
+
+def _start(backend: str, argv: list[str]) -> subprocess.Popen:
+    environment = backend_environment(backend)
     return subprocess.Popen(
         [sys.executable, "-m", "bench.backends", "--worker", *argv],
         stdin=subprocess.PIPE,

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.backends import backend_environment
+
 RESULTS = Path(__file__).resolve().parent / "results"
 IMDB_DATA = "/work/shared/data/aclImdb_train.tar.gz"
 
@@ -49,15 +51,7 @@ RECIPES = {
 
 def run_one(recipe, backend, arguments, scratch: Path) -> dict:
     output_dir = scratch / f"{recipe}-{backend}"
-    root = Path(__file__).resolve().parents[1]
-    path = os.environ.get("PYTHONPATH")
-    environment = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "CUDA_VISIBLE_DEVICES": "-1",
-        "PYTHONPATH": str(root) + (os.pathsep + path if path else ""),
-    }
+    environment = backend_environment(backend)
     command = [
         sys.executable,
         "-m",

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.backends import torch_lstm_step
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPS = ("keras", "eager", "compiled")
 
@@ -72,17 +74,7 @@ def main(argv=None) -> int:
     for name in args.cells:
         for loop in LOOPS:
             steps[f"{name}/{loop}"] = keras_step(cell(name, loop))
-    network = torch.nn.LSTM(args.features, args.units, batch_first=True)
-    optimizer = torch.optim.Adam(network.parameters())
-    inputs, targets = torch.tensor(x), torch.tensor(y)
-
-    def torch_step():
-        optimizer.zero_grad()
-        outputs, _ = network(inputs)
-        torch.mean((outputs[:, -1] - targets) ** 2).backward()
-        optimizer.step()
-
-    steps["torch_nn_lstm"] = torch_step
+    steps["torch_nn_lstm"] = torch_lstm_step(args, x, y)
     warm = {}
     for name, step in steps.items():
         start = time.perf_counter()

@@ -138,21 +138,15 @@ def output_lengths(front_end, audio, factor: int):
 
 
 def pipeline_output_length(front_end, audio, factor: int):
-    """`output_lengths` of one utterance inside a tf.data map.
-
-    The front end computes with `keras.ops`, which under JAX or PyTorch
-    cannot take the map's symbolic tf.Tensor; there it runs on the
-    utterance's NumPy values (`tf.numpy_function`, training data only).
-    """
-    if keras.backend.backend() == "tensorflow":
-        return output_lengths(front_end, audio[None], factor)[0]
-
-    def length(samples):
-        lengths = output_lengths(front_end, samples[None], factor)
-        return np.asarray(lengths, np.int32)[0]
-
-    value = tf.numpy_function(length, [audio], tf.int32, stateful=False)
-    return tf.ensure_shape(value, [])
+    """`output_lengths` of one utterance inside a tf.data map, under any
+    Keras backend: TensorFlow ops on the map's tensor (`keras.ops` would
+    be JAX's or PyTorch's there), with the front end's own frame rule."""
+    positions = tf.range(1, tf.shape(audio)[0] + 1)
+    length = tf.reduce_max(
+        tf.concat([tf.where(audio != 0, positions, 0), [0]], axis=0)
+    )
+    frames = front_end.frames_of_length(length, xp=tf.experimental.numpy)
+    return tf.cast((frames + factor - 1) // factor, tf.int32)
 
 
 def load_data(args, front_end, factor: int):

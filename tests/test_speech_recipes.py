@@ -16,6 +16,7 @@ from helpers_zoo_command import run_zoo
 from recipes import connected_digits
 from recipes import spoken_digits
 from zoo.data.audio import write_wav
+from zoo.features import LogMelFrontEnd
 
 RATE = 8000
 SPEAKERS = ("george", "jackson", "theo")
@@ -284,3 +285,18 @@ def test_loso_results_summary_for_the_model_card(tmp_path):
     assert summary["mean_accuracy"] == 0.85
     assert summary["per_speaker"] == {"ann": 0.8, "bob": 0.9}
     assert summary["command"] == "python -m bench.x run"
+
+
+def test_pipeline_output_lengths_equal_the_front_ends():
+    # The tf.data map computes lengths with TensorFlow ops under any
+    # backend; they must equal the front end's own (keras.ops) rule.
+    front_end = LogMelFrontEnd(num_mel_bins=8, frame_step=160)
+    rng = np.random.default_rng(0)
+    for valid in (0, 1, 127, 128, 129, 300, 4000):
+        audio = np.zeros(valid + 200, np.float32)
+        audio[:valid] = rng.uniform(0.1, 0.5, valid)
+        expected = connected_digits.output_lengths(front_end, audio[None], 4)
+        got = connected_digits.pipeline_output_length(
+            front_end, tf.constant(audio), 4
+        )
+        assert int(got) == int(expected[0]), valid

@@ -142,9 +142,19 @@ class LogMelFrontEnd(keras.layers.Layer):
         nonzero = ops.cast(ops.not_equal(inputs, 0.0), "int32")
         positions = ops.arange(1, samples + 1, dtype="int32")
         length = ops.max(nonzero * positions[None, :], axis=1)
+        return self.frames_of_length(length)
+
+    def frames_of_length(self, length, xp=ops):
+        """The valid frames of audio whose valid length (one past its last
+        non-zero sample) is `length`, by the rule of `valid_frames`.
+
+        `xp` is the array namespace to compute with: `keras.ops` (default),
+        NumPy, or `tf.experimental.numpy` inside a tf.data map under any
+        Keras backend (all three have `where` and `maximum`).
+        """
         reach = length - self.fft_length // 2
-        full = ops.where(reach >= 0, reach // self.frame_step + 1, 0)
-        return ops.where(length > 0, ops.maximum(full, 1), 0)
+        full = xp.where(reach >= 0, reach // self.frame_step + 1, 0)
+        return xp.where(length > 0, xp.maximum(full, 1), 0)
 
     def frame_mask(self, inputs, frames):
         """bool [batch, frames]: True on the valid frames."""

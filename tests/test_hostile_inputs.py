@@ -153,7 +153,7 @@ FEATURE_SIZE_ERROR = (
 # An empty time axis fails in the loop: two ops of the graph cannot run on
 # it, and TensorFlow's executor reports whichever fails first (it varies
 # from run to run).
-EMPTY_TIME_ERROR = r"uninitialized tensors|index 0 out of bounds"
+EMPTY_TIME_ERROR = r"uninitialized tensors|0 out of bounds"
 # Either a result, or an error whose message names the problem.
 EXPECTED = {
     "tokens": {

@@ -80,12 +80,7 @@ def worker(args) -> None:
         steps[name] = lambda model=model: model.train_on_batch(x, y)
     if backend == "torch":
         steps["torch_nn_lstm"] = torch_lstm_step(args, x, y)
-    warm = {}
-    for name, step in steps.items():
-        start = time.perf_counter()
-        step()
-        step()
-        warm[name] = round(time.perf_counter() - start, 1)
+    warm = warm_up(steps)
     print(json.dumps({"ready": backend, "warm_up_s": warm}), flush=True)
     for _ in sys.stdin:
         seconds = {}
@@ -94,6 +89,17 @@ def worker(args) -> None:
             step()
             seconds[name] = time.perf_counter() - start
         print(json.dumps(seconds), flush=True)
+
+
+def warm_up(steps: dict) -> dict:
+    """Runs every step twice (tracing, compiling); name -> seconds."""
+    warm = {}
+    for name, step in steps.items():
+        start = time.perf_counter()
+        step()
+        step()
+        warm[name] = round(time.perf_counter() - start, 1)
+    return warm
 
 
 def torch_lstm_step(args, x, y):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.backends import torch_lstm_step
+from bench.backends import warm_up
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOOPS = ("keras", "eager", "compiled")
@@ -75,12 +76,7 @@ def main(argv=None) -> int:
         for loop in LOOPS:
             steps[f"{name}/{loop}"] = keras_step(cell(name, loop))
     steps["torch_nn_lstm"] = torch_lstm_step(args, x, y)
-    warm = {}
-    for name, step in steps.items():
-        start = time.perf_counter()
-        step()
-        step()
-        warm[name] = round(time.perf_counter() - start, 1)
+    warm = warm_up(steps)
     times = {name: [] for name in steps}
     loads = [os.getloadavg()[0]]
     for _ in range(args.rounds):

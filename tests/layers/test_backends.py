@@ -6,13 +6,10 @@ Skipped, with the reason, where JAX is not installed.
 """
 
 import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from helpers_backend import run_under_backend
 
 SCRIPT = textwrap.dedent(
     """
@@ -96,19 +93,6 @@ SCRIPT = textwrap.dedent(
     reason="JAX is not installed (pip install 'seqzoo[jax]')",
 )
 def test_layers_run_and_match_reference_under_jax():
-    root = Path(__file__).resolve().parents[2]
-    environment = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        JAX_PLATFORMS="cpu",
-        PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]),
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-    )
+    result = run_under_backend("jax", SCRIPT, JAX_PLATFORMS="cpu")
     assert result.returncode == 0, result.stderr[-4000:]
     assert "jax backend ok" in result.stdout

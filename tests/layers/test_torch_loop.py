@@ -12,13 +12,10 @@ the reason, where PyTorch is not installed.
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from helpers_backend import run_under_backend
 
 SCRIPT = textwrap.dedent(
     """
@@ -108,19 +105,7 @@ SCRIPT = textwrap.dedent(
 def report():
     if importlib.util.find_spec("torch") is None:
         pytest.skip("PyTorch is not installed (pip install torch==2.13.0)")
-    root = Path(__file__).resolve().parents[2]
-    environment = {
-        **os.environ,
-        "KERAS_BACKEND": "torch",
-        "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")]),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-    )
+    result = run_under_backend("torch", SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

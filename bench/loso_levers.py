@@ -7,6 +7,9 @@ at the end of its folds, and the digits most often confused.
 
     python -m bench.loso_levers "old recipe=bench/results/a.json" \\
         "faithful CLDNN=bench/results/b.json" > bench/results/levers.md
+
+`"label=a.json+b.json"` averages the runs' test probabilities per recording
+(an average of models), for runs that stored them.
 """
 
 from __future__ import annotations
@@ -19,8 +22,44 @@ import numpy as np
 
 
 def _load(argument: str) -> tuple[str, dict]:
-    label, _, path = argument.partition("=")
-    return label, json.loads(Path(path).read_text())
+    label, _, paths = argument.partition("=")
+    runs = [json.loads(Path(path).read_text()) for path in paths.split("+")]
+    return label, runs[0] if len(runs) == 1 else average(runs)
+
+
+def average(runs: list[dict]) -> dict:
+    """One run whose test predictions are the mean of several runs' ones.
+
+    Each run must have stored its per-recording test probabilities (runs
+    written before that have none and are refused by name).
+    """
+    for run in runs:
+        if "test_probabilities" not in run["folds"][0]:
+            raise SystemExit(
+                f"{run['meta']['command']!r} stored no test probabilities; "
+                "rerun it to average it with others."
+            )
+    folds = []
+    for fold_runs in zip(*(run["folds"] for run in runs)):
+        digits = np.asarray(fold_runs[0]["test_digits"])
+        mean = np.mean([f["test_probabilities"] for f in fold_runs], axis=0)
+        predictions = np.argmax(mean, axis=-1)
+        confusion = np.zeros((10, 10), np.int64)
+        np.add.at(confusion, (digits, predictions), 1)
+        folds.append(
+            {
+                "speaker": fold_runs[0]["speaker"],
+                "test_accuracy": float(np.mean(predictions == digits)),
+                "training_s": sum(f["training_s"] for f in fold_runs),
+                "load_average": fold_runs[-1].get("load_average"),
+                "confusion": confusion.tolist(),
+            }
+        )
+    meta = dict(runs[0]["meta"])
+    meta["command"] = " ; ".join(run["meta"]["command"] for run in runs)
+    meta["date"] = ", ".join(run["meta"]["date"] for run in runs)
+    meta["epochs"] = "+".join(str(run["meta"]["epochs"]) for run in runs)
+    return {"meta": meta, "folds": folds}
 
 
 def table(runs: list[tuple[str, dict]]) -> str:

@@ -314,6 +314,10 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
         "load_average": [round(value, 2) for value in os.getloadavg()],
         # Rows: the spoken digit; columns: the predicted one.
         "confusion": confusion.tolist(),
+        # Per test recording, in the fold's test order, so that runs can be
+        # averaged afterwards (bench.loso_ensemble).
+        "test_digits": y_test.tolist(),
+        "test_probabilities": np.round(probabilities, 5).tolist(),
         "history": history,
     }
 

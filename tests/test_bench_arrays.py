@@ -2,6 +2,7 @@
 (the numpy side; the training itself is a benchmark, not a test)."""
 
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -93,3 +94,33 @@ def test_synthetic_utterances_only_join_training(tmp_path):
     assert set(data["speakers"][test]) == {"bob"}
     with pytest.raises(ValueError, match="has 3"):
         arrays.add_synthetic(data, str(synthetic), 4)
+
+
+def test_averaging_runs_averages_their_test_probabilities(tmp_path):
+    from bench import loso_levers
+
+    digits = [0, 1, 2]
+
+    def run(name, probabilities, stored=True):
+        fold = {"speaker": "ann", "test_accuracy": 0.0, "training_s": 1.0}
+        if stored:
+            rows = np.asarray(probabilities).tolist()
+            fold |= {"test_digits": digits, "test_probabilities": rows}
+        meta = {"command": name, "date": "d", "epochs": 1}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"meta": meta, "folds": [fold]}))
+        return str(path)
+
+    eye = np.eye(10)
+    # Each run is right on two of three recordings, wrong on a different one;
+    # their mean is right on all three.
+    first = run("a", [eye[0] * 0.9, eye[1] * 0.9, eye[5] * 0.6 + eye[2] * 0.4])
+    second = run("b", [eye[7] * 0.6 + eye[0] * 0.4, eye[1], eye[2]])
+    label, averaged = loso_levers._load(f"both={first}+{second}")
+    assert label == "both"
+    assert averaged["folds"][0]["test_accuracy"] == 1.0
+    assert np.trace(averaged["folds"][0]["confusion"]) == 3
+    assert averaged["meta"]["command"] == "a ; b"
+    old = run("old", None, stored=False)
+    with pytest.raises(SystemExit, match="'old' stored no test probabilities"):
+        loso_levers._load(f"x={first}+{old}")

@@ -178,7 +178,7 @@ def load_data(args, front_end, factor: int):
 
     def batches(dataset):
         # Audio padded to bucket lengths, targets to the longest transcript:
-        # a handful of batch shapes, each compiled once under JAX or torch.
+        # a handful of batch shapes, each compiled once under JAX.
         return padding.padded_batch(
             dataset.map(pack),
             args.batch_size,

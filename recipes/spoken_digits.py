@@ -162,7 +162,7 @@ def load_data(args):
         if args.smoke:
             split = split.take(8)
         # Bucket lengths: a handful of batch shapes, each compiled once
-        # under JAX or torch (zoo.data.padding).
+        # under JAX (zoo.data.padding).
         return padding.padded_batch(split, args.batch_size).prefetch(2)
 
     train_source = fsdd.train

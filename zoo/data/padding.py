@@ -3,9 +3,9 @@
 `dataset.padded_batch(n)` pads each batch to its own longest element, so
 variable-length audio gives nearly every batch a new shape (spoken digits:
 64 shapes in 64 training batches of one epoch). TensorFlow's `tf.function`
-relaxes to an unknown length after a few shapes; JAX's `jit` and
-`torch.compile` compile once per shape, and that compilation dominated a
-JAX epoch (bench/results/speech_padding.md).
+relaxes to an unknown length after a few shapes; JAX's `jit` compiles
+once per shape, and that compilation dominated a JAX epoch (PyTorch's
+speech steps measured as slow either way: bench/results/speech_padding.md).
 
 `padded_batch` here pads each variable axis further, up to its bucket
 boundary `bucket_length(n)`: the smallest m·2^k >= n with

@@ -242,6 +242,36 @@ def table(result, args) -> tuple[list[dict], str]:
     return rows, "\n".join(lines)
 
 
+def torch_targets(rows) -> str:
+    """The issue's PyTorch target, from the table's torch column: every
+    zoo cell >= 1.0x Keras' own torch-backend LSTM, also given against
+    `torch.nn.LSTM` trained in the same process."""
+    by_cell = {row["cell"]: row for row in rows}
+    if "torch" not in by_cell["keras_lstm"]:
+        return ""
+    keras_lstm = by_cell["keras_lstm"]["torch"]
+    torch_lstm = by_cell["torch_nn_lstm"]["torch"]
+    lines = [
+        "| cell | torch samples/s | × Keras LSTM (torch) | × torch.nn.LSTM |",
+        "|---|---|---|---|",
+    ]
+    ratios = []
+    for cell in CELLS:
+        value = by_cell[cell]["torch"]
+        ratios.append(value / keras_lstm)
+        lines.append(
+            f"| `{cell}` | {value:,.0f} | {value / keras_lstm:.2f}× | "
+            f"{value / torch_lstm:.2f}× |"
+        )
+    met = "met" if min(ratios) >= 1.0 else "not met"
+    return (
+        "Target (issue 16): every zoo cell under torch >= 1.0x Keras' own "
+        f"torch-backend LSTM ({keras_lstm:,.0f} samples/s): **{met}** "
+        f"(lowest {min(ratios):.2f}×). Against torch.nn.LSTM in the same "
+        f"process ({torch_lstm:,.0f} samples/s):\n\n" + "\n".join(lines)
+    )
+
+
 def chart(rows, backends, path) -> None:
     import matplotlib
 
@@ -334,6 +364,9 @@ def main(argv=None) -> int:
         f"average during the rounds {min(loads)}–{max(loads)}, a shared "
         f"machine).\n\n{markdown}\n"
     )
+    targets = torch_targets(rows)
+    if targets:
+        text += f"\n{targets}\n"
     output.with_suffix(".md").write_text(text)
     chart(rows, list(result["times"]), output.with_suffix(".png"))
     print(text)

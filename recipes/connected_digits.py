@@ -41,6 +41,7 @@ from zoo import export
 from zoo import training
 from zoo.cli import positive_int
 from zoo.data import epochs
+from zoo.data import padding
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
 
@@ -176,11 +177,14 @@ def load_data(args, front_end, factor: int):
         return audio, tf.concat([[length], digits], axis=0)
 
     def batches(dataset):
-        return (
-            dataset.map(pack)
-            .padded_batch(args.batch_size, padding_values=(0.0, -1))
-            .prefetch(2)
-        )
+        # Audio padded to bucket lengths, targets to the longest transcript:
+        # a handful of batch shapes, each compiled once under JAX.
+        return padding.padded_batch(
+            dataset.map(pack),
+            args.batch_size,
+            padded_shapes=([None], [1 + config.max_digits]),
+            padding_values=(0.0, -1),
+        ).prefetch(2)
 
     def train(epoch):
         # Shuffle and augmentation seeded by the epoch: a resumed run sees

@@ -315,7 +315,9 @@ def review_logits(model, vectorizer, dataset, batch_size, words=None):
         vectorize, num_parallel_calls=tf.data.AUTOTUNE
     )
     for ids, label in batches.prefetch(tf.data.AUTOTUNE):
-        output = np.asarray(model(ids, training=False), np.float64)
+        # convert_to_numpy: a PyTorch output still requires grad.
+        output = keras.ops.convert_to_numpy(model(ids, training=False))
+        output = output.astype(np.float64)
         logits.append(output[:, 1] - output[:, 0])
         counts.append(np.count_nonzero(ids.numpy(), axis=1))
         labels.append(label.numpy())

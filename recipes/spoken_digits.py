@@ -45,6 +45,7 @@ from zoo import distribute
 from zoo import export
 from zoo import training
 from zoo.data import epochs
+from zoo.data import padding
 from zoo.data import synthetic_digits
 
 TASK = "spoken-digits"
@@ -160,7 +161,9 @@ def load_data(args):
     def batches(split):
         if args.smoke:
             split = split.take(8)
-        return split.padded_batch(args.batch_size).prefetch(2)
+        # Bucket lengths: a handful of batch shapes, each compiled once
+        # under JAX (zoo.data.padding).
+        return padding.padded_batch(split, args.batch_size).prefetch(2)
 
     train_source = fsdd.train
     if args.synthetic:

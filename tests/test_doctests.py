@@ -12,7 +12,12 @@ import zoo.models
 
 
 def _modules():
-    names = ["zoo.data.splits", "zoo.features", "zoo.registry"]
+    names = [
+        "zoo.data.padding",
+        "zoo.data.splits",
+        "zoo.features",
+        "zoo.registry",
+    ]
     for package in (zoo.layers, zoo.models):
         names.extend(
             f"{package.__name__}.{info.name}"

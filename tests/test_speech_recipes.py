@@ -300,3 +300,58 @@ def test_pipeline_output_lengths_equal_the_front_ends():
             front_end, tf.constant(audio), 4
         )
         assert int(got) == int(expected[0]), valid
+
+
+SMALL_CLDNN = json.dumps(
+    {"filters": 4, "projection_dim": 8, "units": 8, "dnn_units": 8}
+)
+
+
+def test_bucket_padding_changes_no_prediction_or_loss():
+    # The recipes pad batches to bucket lengths (zoo.data.padding), longer
+    # than their longest utterance; the default models (narrower) must not
+    # see the extra zeros in their predictions or losses.
+    from zoo.data import padding
+
+    lengths = (2400, 1100, 3700)  # batch longest 3700 -> bucket 4096
+    audio = [np.tile(tone(d, 0, 0), 2)[:n] for d, n in enumerate(lengths)]
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(audio), output_signature=tf.TensorSpec([None])
+    )
+    plain = next(iter(dataset.padded_batch(3))).numpy()
+    bucketed = next(iter(padding.padded_batch(dataset, 3))).numpy()
+    assert plain.shape[1] == 3700 and bucketed.shape[1] == 4096
+
+    spoken = spoken_digits.build_model(
+        spoken_digits.parse_args(["--model-args", SMALL_CLDNN])
+    )
+    np.testing.assert_allclose(
+        spoken.predict_on_batch(bucketed),
+        spoken.predict_on_batch(plain),
+        atol=1e-5,
+    )
+
+    args = connected_digits.parse_args(["--model-args", '{"units": 8}'])
+    model, encoder = connected_digits.build_model(args)
+    front_end = model.get_layer("front_end")
+    factor = connected_digits.reduction_factor(encoder)
+    steps = connected_digits.output_lengths(front_end, plain, factor)
+    steps = np.asarray(steps)
+    digits = np.array([[3, 1, -1], [4, -1, -1], [1, 5, 9]])
+    targets = np.concatenate([steps[:, None], digits], axis=1)
+    logits = {
+        name: np.asarray(model.predict_on_batch(batch))
+        for name, batch in (("plain", plain), ("bucketed", bucketed))
+    }
+    for row, valid in enumerate(steps):
+        np.testing.assert_allclose(
+            logits["bucketed"][row, :valid],
+            logits["plain"][row, :valid],
+            atol=1e-5,
+        )
+    loss = connected_digits.PackedCTC()
+    np.testing.assert_allclose(
+        float(loss(targets, logits["bucketed"])),
+        float(loss(targets, logits["plain"])),
+        rtol=1e-5,
+    )

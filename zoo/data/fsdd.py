@@ -45,6 +45,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from zoo.data import audio
+from zoo.data import padding
 from zoo.data import sources
 from zoo.data import splits
 from zoo.data.errors import DataError
@@ -433,7 +434,8 @@ def load_fsdd(
         seed: seed of the validation carve and of the train shuffle.
         data_dir: TFDS data dir for the prepared data; default
             `$ZOO_DATA_DIR`, else `~/tensorflow_datasets`.
-        batch_size: if given, every split is zero-padded into batches.
+        batch_size: if given, every split is zero-padded into batches of
+            bucket lengths (`zoo.data.padding`).
         shuffle: whether to shuffle train (reshuffled each epoch).
 
     Returns:
@@ -474,7 +476,7 @@ def load_fsdd(
         if shuffled:
             dataset = dataset.shuffle(4096, seed=seed)
         if batch_size is not None:
-            dataset = dataset.padded_batch(batch_size)
+            dataset = padding.padded_batch(dataset, batch_size)
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     counts = {

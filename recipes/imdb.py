@@ -339,7 +339,9 @@ def review_logits(model, vectorizer, dataset, batch_size, words=None):
     def vectorize(text, label):
         if words is not None:
             text = zoo.text.first_words(text, words)
-        return vectorizer(text), label
+        # Cleaned like the training text (`first_words` output is clean
+        # already; cleaning it again changes nothing).
+        return tokenize(vectorizer, text), label
 
     logits, counts, labels = [], [], []
     batches = dataset.batch(batch_size).map(

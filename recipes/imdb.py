@@ -7,7 +7,8 @@ when the source has one. Text processing lives in the model: a
 `TextVectorization` layer (cleaning by `zoo.text.standardize_review`, words
 and word pairs, adapted on train only) turns a review into at most
 `--max-length` token ids (unigrams then bigrams; longer reviews are
-truncated), and the zoo model classifies the ids.
+truncated; `--max-length 0` keeps whole reviews and batches reviews of
+similar length together), and the zoo model classifies the ids.
 
 Then `EvidenceScaling` (`zoo.calibration`), fitted on the validation
 reviews whole and cut to their first 50, 20, 10 and 5 words, scales the

@@ -27,6 +27,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
+# The region-embedding CNN (Johnson & Zhang 2015) on words, whole reviews.
+REGION_WORDS = [
+    "--model",
+    "region_cnn",
+    "--ngrams",
+    "1",
+    "--vocabulary-size",
+    "30000",
+    "--max-length",
+    "0",
+]
+
 # name -> (the idea, the recipe options that express it).
 VARIANTS = {
     "default": ("the recipe's defaults", []),
@@ -58,6 +70,51 @@ VARIANTS = {
         "region size 5 (wider convolution)",
         ["--model-args", '{"kernel_size": 5}'],
     ),
+    "region3_max": (
+        "seq-CNN: region embedding of 3 words, 500 maps, max pooling; "
+        "words only (30k), whole reviews, 6 epochs",
+        [*REGION_WORDS, "--units", "500", "--epochs", "6"],
+    ),
+    "region3_average": (
+        "seq-CNN, as region3_max with average pooling",
+        [
+            *REGION_WORDS,
+            "--units",
+            "500",
+            "--epochs",
+            "6",
+            "--model-args",
+            '{"pooling": "average"}',
+        ],
+    ),
+    "average_region_cnn": (
+        "composite: average of the logits of region_cnn (region 3, 300 "
+        "maps, max pooling) and the default cnn, trained jointly on words "
+        "and bigrams (60k), whole reviews, 5 epochs",
+        [
+            "--model",
+            "average",
+            "--max-length",
+            "0",
+            "--epochs",
+            "5",
+            "--model-args",
+            json.dumps(
+                {
+                    "member_args": [
+                        {"filters": 300, "pooling": "max"},
+                        {
+                            "filters": 64,
+                            "kernel_size": 3,
+                            "num_blocks": 1,
+                            "pool_size": 1,
+                            "pooling": "average",
+                        },
+                    ]
+                }
+            ),
+        ],
+    ),
 }
 
 
@@ -70,6 +127,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--runs", default="runs/imdb_ablation")
     parser.add_argument("--output", default=str(RESULTS / "imdb_ablation"))
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows already in the output's JSON (a variant run "
+        "again replaces its row)",
+    )
     return parser.parse_args(argv)
 
 
@@ -155,6 +218,13 @@ def write_results(args, rows) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rows = []
+    existing = Path(args.output).with_suffix(".json")
+    if args.append and existing.exists():
+        rows = [
+            row
+            for row in json.loads(existing.read_text())
+            if row["variant"] not in args.variants
+        ]
     for name in args.variants:
         rows.append(run_variant(args, name))
         write_results(args, rows)

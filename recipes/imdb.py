@@ -7,7 +7,8 @@ when the source has one. Text processing lives in the model: a
 `TextVectorization` layer (cleaning by `zoo.text.standardize_review`, words
 and word pairs, adapted on train only) turns a review into at most
 `--max-length` token ids (unigrams then bigrams; longer reviews are
-truncated), and the zoo model classifies the ids.
+truncated; `--max-length 0` keeps whole reviews and batches reviews of
+similar length together), and the zoo model classifies the ids.
 
 Then `EvidenceScaling` (`zoo.calibration`), fitted on the validation
 reviews whole and cut to their first 50, 20, 10 and 5 words, scales the
@@ -71,6 +72,7 @@ DEFAULT_MODEL_CONFIG = {
     "pool_size": 1,
     "pooling": "average",
 }
+NGRAM_NAMES = {1: "words", 2: "words and bigrams", 3: "words to trigrams"}
 # Review lengths (words; None = whole) whose calibration is fitted together
 # and reported: whole reviews and their first 50, 20, 10 and 5 words.
 CALIBRATION_WORDS = (None, 50, 20, 10, 5)
@@ -102,7 +104,8 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         default=1000,
         help="tokens "
         "kept per review (unigrams then bigrams, so about "
-        "max_length/2 words); the rest is truncated",
+        "max_length/2 words); the rest is truncated; 0: whole reviews "
+        "(each batch padded to its longest)",
     )
     data.add_argument("--vocabulary-size", type=int, default=60000)
     data.add_argument("--ngrams", type=int, choices=(1, 2, 3), default=2)
@@ -148,7 +151,16 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         args.embedding_dim, args.units = 8, 8
     if args.epochs is None:
         args.epochs = 1 if args.smoke else 3
+    if args.max_length < 0:
+        parser.error(
+            f"--max-length must be 0 or positive, got {args.max_length}"
+        )
     return args
+
+
+def sequence_length(max_length: int) -> int | None:
+    """The vectorizer's output length: None (whole reviews) for 0."""
+    return max_length or None
 
 
 def load_data(args):
@@ -219,7 +231,7 @@ def adapt_vectorizer(args, train):
     """
     vectorizer = zoo.text.make_vectorizer(
         max_tokens=args.vocabulary_size,
-        sequence_length=args.max_length,
+        sequence_length=sequence_length(args.max_length),
         ngrams=None if args.ngrams == 1 else args.ngrams,
         standardize=False,
     )
@@ -236,16 +248,36 @@ def tokenize(vectorizer, text):
     return vectorizer(zoo.text.standardize_review(text))
 
 
+# Whole reviews (no --max-length) are batched with reviews of similar
+# length (token counts between two boundaries), so that a batch is padded
+# to its own longest review, not to the longest of a random batch.
+LENGTH_BOUNDARIES = (64, 128, 192, 256, 320, 384, 512, 640, 768, 1024, 1536)
+
+
 def token_pipeline(dataset, vectorizer, batch_size):
-    """Vectorizes once: batched, cached token ids and labels."""
-    return (
-        dataset.batch(batch_size)
-        .map(
-            lambda text, label: (tokenize(vectorizer, text), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
+    """Vectorizes once: batched, cached token ids and labels.
+
+    A vectorizer of fixed output length pads every batch to it; one
+    without (whole reviews) gets batches grouped by length.
+    """
+    if vectorizer.get_config()["output_sequence_length"] is not None:
+        return (
+            dataset.batch(batch_size)
+            .map(
+                lambda text, label: (tokenize(vectorizer, text), label),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .cache()
         )
-        .cache()
+    ids = dataset.map(
+        lambda text, label: (tokenize(vectorizer, text[None])[0], label),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
+    return ids.bucket_by_sequence_length(
+        lambda token_ids, label: tf.shape(token_ids)[0],
+        list(LENGTH_BOUNDARIES),
+        [batch_size] * (len(LENGTH_BOUNDARIES) + 1),
+    ).cache()
 
 
 def train(args, strategy, model, vectorizer, train_data, validation_data):
@@ -308,7 +340,9 @@ def review_logits(model, vectorizer, dataset, batch_size, words=None):
     def vectorize(text, label):
         if words is not None:
             text = zoo.text.first_words(text, words)
-        return vectorizer(text), label
+        # Cleaned like the training text (`first_words` output is clean
+        # already; cleaning it again changes nothing).
+        return tokenize(vectorizer, text), label
 
     logits, counts, labels = [], [], []
     batches = dataset.batch(batch_size).map(
@@ -434,7 +468,7 @@ def review_classifier(
     training pipeline's vocabulary and the `EvidenceScaling` inside."""
     vectorizer = zoo.text.make_vectorizer(
         max_tokens=max_tokens,
-        sequence_length=max_length,
+        sequence_length=sequence_length(max_length),
         ngrams=None if ngrams == 1 else ngrams,
         vocabulary=vocabulary,
     )
@@ -522,8 +556,13 @@ def train_task(args, strategy) -> runner.Trained | None:
         "outputs": "probability: float32 [None] P(positive), calibrated "
         "by EvidenceScaling (fewer words, closer to 0.5; no word: 0.5); "
         "label: int64 [None], 1 = positive (probability > 0.5)",
-        "preprocessing": "lower case, <br /> and punctuation removed, words "
-        f"and bigrams, first {args.max_length} tokens kept",
+        "preprocessing": "lower case, <br /> and punctuation removed, "
+        f"{NGRAM_NAMES[args.ngrams]}, "
+        + (
+            f"first {args.max_length} tokens kept"
+            if args.max_length
+            else "whole reviews"
+        ),
         "data": f"IMDB (Maas et al. 2011) from {info.source}: "
         f"{info.num_train} train / {info.num_validation} validation",
         "validation_accuracy": round(validation_accuracy, 4),

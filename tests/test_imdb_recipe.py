@@ -341,3 +341,27 @@ def test_parse_args_defaults_and_smoke():
     assert args.version is None and not args.overwrite
     smoke = recipe.parse_args(["--smoke"])
     assert smoke.epochs == 1 and smoke.max_length < args.max_length
+
+
+@pytest.mark.parametrize("max_length", [16, 0])
+def test_whole_review_logits_see_the_training_tokens(max_length):
+    """Calibration's whole reviews are cleaned like the training text
+    (and, with --max-length 0, batched by length without changing them)."""
+    args = recipe.parse_args(
+        ["--smoke", "--max-length", str(max_length), "--ngrams", "1"]
+    )
+    texts = tf.constant(
+        ["A GREAT film.<br />Loved it!", "Dull, DULL; awful.", "Superb"]
+    )
+    data = tf.data.Dataset.from_tensor_slices((texts, tf.constant([1, 0, 1])))
+    vectorizer = recipe.adapt_vectorizer(args, data)
+    model = recipe.build_model(args, vectorizer)
+    logits, counts, labels = recipe.review_logits(model, vectorizer, data, 2)
+    cleaned = recipe.tokenize(vectorizer, texts)
+    expected = np.asarray(model(cleaned))
+    np.testing.assert_allclose(
+        logits, expected[:, 1] - expected[:, 0], atol=1e-5
+    )
+    np.testing.assert_array_equal(counts, [5, 3, 1])
+    batches = list(recipe.token_pipeline(data, vectorizer, 2))
+    assert sum(len(label) for _, label in batches) == 3

@@ -52,3 +52,31 @@ def test_pyramid_takes_the_time_frequency_front_end(rng):
     assert zoo_layers.TimeFrequencyConv not in layer_types(plain)
     with pytest.raises(ValueError, match="convolution"):
         zoo.build("pyramid_gru", convolution="time")
+
+
+def test_region_cnn_joins_one_region_embedding_per_size(rng):
+    model = zoo.build(
+        "region_cnn", vocabulary_size=30, filters=4, region_sizes=(2, 3)
+    )
+    assert model.get_layer("region_0").region_size == 2
+    assert model.get_layer("region_1").region_size == 3
+    assert model.get_layer("regions").output.shape[-1] == 8
+    tokens = rng.integers(1, 30, size=(2, 9)).astype("int32")
+    tokens[1, 4:] = 0
+    probabilities = np.asarray(model(tokens))
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
+
+
+def test_region_cnn_padding_changes_nothing(rng):
+    model = zoo.build("region_cnn", vocabulary_size=30, filters=4)
+    tokens = rng.integers(1, 30, size=(1, 6)).astype("int32")
+    padded = np.concatenate([tokens, np.zeros((1, 5), "int32")], axis=1)
+    np.testing.assert_allclose(model(padded), model(tokens), atol=1e-6)
+
+
+def test_region_cnn_bow_needs_tokens():
+    zoo.build("region_cnn", vocabulary_size=30, filters=4, mode="bow")
+    with pytest.raises(ValueError, match="mode"):
+        zoo.build("region_cnn", inputs="features", filters=4, mode="bow")
+    with pytest.raises(ValueError, match="region_sizes"):
+        zoo.build("region_cnn", filters=4, region_sizes=())

@@ -28,6 +28,8 @@ from zoo.layers.pooling import MaskedMaxPooling1D
 from zoo.layers.pyramid import PyramidRNN
 from zoo.layers.recurrent import RecurrentLayer
 from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.region_embedding import MODES as REGION_MODES
+from zoo.layers.region_embedding import RegionEmbedding
 from zoo.layers.stacked import StackedRNN
 from zoo.layers.time_frequency import TimeFrequencyConv
 from zoo.layers.time_reduction import TimeReduction
@@ -54,6 +56,8 @@ __all__ = [
     "PyramidRNN",
     "RecurrentCell",
     "RecurrentLayer",
+    "REGION_MODES",
+    "RegionEmbedding",
     "StackedRNN",
     "TimeFrequencyConv",
     "TimeReduction",

@@ -4,9 +4,17 @@ Importing this package registers every builder with `zoo.registry`.
 """
 
 from zoo.models import bidirectional
+from zoo.models import composite
 from zoo.models import convolutional
 from zoo.models import mlp
 from zoo.models import pyramid
 from zoo.models import recurrent
 
-__all__ = ["bidirectional", "convolutional", "mlp", "pyramid", "recurrent"]
+__all__ = [
+    "bidirectional",
+    "composite",
+    "convolutional",
+    "mlp",
+    "pyramid",
+    "recurrent",
+]

@@ -1,4 +1,5 @@
-"""Convolutional models: a CNN along time, and the CLDNN."""
+"""Convolutional models: a CNN along time, the region-embedding CNN and
+the CLDNN."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def _cnn(
     pooling: str = "max",
 ):
     """Hyperparameters of the CNN (a template)."""
+
+
+def _region_cnn(
+    *,
+    filters: int = 1000,
+    region_sizes: tuple = (3,),
+    mode: str = "seq",
+    pooling: str = "max",
+):
+    """Hyperparameters of the region-embedding CNN (a template): `filters`
+    maps per region size, one `RegionEmbedding` per entry of
+    `region_sizes` ("seq" or "bow" `mode`), pooled over time and joined."""
 
 
 # The CLDNN's convolution: over time x frequency (the paper's), or along
@@ -165,6 +178,67 @@ def _create_cnn(name: str, config: dict):
     )
 
 
+def _region_layer(config: dict, region_size: int, index: int):
+    """One region embedding: lookups over token ids, or (features) the
+    same convolution over dense frames."""
+    name = f"region_{index}"
+    if config["inputs"] == "tokens":
+        return zoo_layers.RegionEmbedding(
+            config["vocabulary_size"],
+            config["filters"],
+            region_size=region_size,
+            mode=config["mode"],
+            name=name,
+        )
+    if config["mode"] != "seq":
+        raise ValueError(
+            "`mode` 'bow' needs token inputs (a bag of words); got "
+            f"inputs={config['inputs']!r}."
+        )
+    return zoo_layers.MaskedConv1D(
+        config["filters"],
+        region_size,
+        padding="same",
+        activation="relu",
+        name=name,
+    )
+
+
+def _create_region_cnn(name: str, config: dict):
+    common.check_common(config)
+    validation.positive_int("filters", config["filters"])
+    region_sizes = config["region_sizes"]
+    if not isinstance(region_sizes, (list, tuple)) or not region_sizes:
+        raise ValueError(
+            "Received an invalid value for argument `region_sizes`, expected "
+            f"a non-empty tuple of positive integers, got {region_sizes!r}."
+        )
+    for region_size in region_sizes:
+        validation.positive_int("region_sizes", region_size)
+    validation.one_of("mode", config["mode"], zoo_layers.REGION_MODES)
+    validation.one_of("pooling", config["pooling"], common.GLOBAL_POOLINGS)
+    if config["inputs"] == "tokens":
+        # The region embedding is the word embedding: no separate one.
+        model_input = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        sequence = model_input
+    else:
+        model_input, sequence = common.model_inputs(**config)
+    branches = []
+    for index, region_size in enumerate(region_sizes):
+        hidden = _region_layer(config, region_size, index)(sequence)
+        if config["head"] == "classify":
+            hidden = common.pool_sequence(
+                hidden, config["pooling"], name=f"pool_{index}"
+            )
+        branches.append(hidden)
+    hidden = (
+        branches[0]
+        if len(branches) == 1
+        else keras.layers.Concatenate(name="regions")(branches)
+    )
+    return common.finish_model(model_input, hidden, config, name)
+
+
 def _create_cldnn(name: str, config: dict):
     common.check_common(config)
     for key in (
@@ -246,3 +320,14 @@ def cnn(*, name, **config):
 def cldnn(*, name, **config):
     """Convolution, LSTM and fully connected layers, in that order."""
     return _create_cldnn(name, config)
+
+
+@register_model(
+    structure="region embedding (convolution over one-hot word regions, "
+    "lookups) per region size → global pool → concatenate → head",
+    reference="Johnson & Zhang, NAACL 2015 (seq-CNN, bow-CNN)",
+)
+@common.hyperparameters(_region_cnn, dropout=0.5)
+def region_cnn(*, name, **config):
+    """Wide region embeddings of words (seq- or bow-CNN), pooled."""
+    return _create_region_cnn(name, config)

@@ -52,40 +52,45 @@ class TokenEmbedding(keras.layers.Embedding):
 
     def build(self, input_shape=None):
         if input_shape is not None:
-            self._check_shape(input_shape)
+            check_shape(self, input_shape)
         super().build(input_shape)
 
     def call(self, inputs):
-        self._check_shape(inputs.shape)
-        self._check_values(inputs)
+        check_shape(self, inputs.shape)
+        check_values(self, inputs, padding=self.mask_zero)
         return super().call(inputs)
 
-    def _check_shape(self, shape) -> None:
-        shape = tuple(shape)
-        if len(shape) >= 2 and shape[1] == 0:
-            raise ValueError(
-                f"{type(self).__name__} `{self.name}` received token ids "
-                f"with an empty time axis (shape {shape}); every sequence "
-                "needs at least one step (an empty text can be one padding "
-                "id, 0)."
-            )
 
-    def _check_values(self, inputs) -> None:
-        ids = _values_if_concrete(inputs)
-        if ids is None or ids.size == 0:
-            return
-        for bad, what in (
-            (ids < 0, "negative token ids"),
-            (ids >= self.input_dim, "token ids past the vocabulary"),
-        ):
-            if bad.any():
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise ValueError(
-                    f"{type(self).__name__} `{self.name}` received {what} "
-                    f"(e.g. {ids[where]} at index {where}); ids must lie in "
-                    f"[0, {self.input_dim}) (vocabulary size {self.input_dim}"
-                    f"{', 0 = padding' if self.mask_zero else ''})."
-                )
+def check_shape(layer, shape) -> None:
+    """Names an empty time axis in token ids [batch, time] given to `layer`."""
+    shape = tuple(shape)
+    if len(shape) >= 2 and shape[1] == 0:
+        raise ValueError(
+            f"{type(layer).__name__} `{layer.name}` received token ids "
+            f"with an empty time axis (shape {shape}); every sequence "
+            "needs at least one step (an empty text can be one padding "
+            "id, 0)."
+        )
+
+
+def check_values(layer, inputs, padding: bool) -> None:
+    """Names ids outside [0, layer.input_dim) in an eager call; traced
+    calls (values unknown) pass."""
+    ids = _values_if_concrete(inputs)
+    if ids is None or ids.size == 0:
+        return
+    for bad, what in (
+        (ids < 0, "negative token ids"),
+        (ids >= layer.input_dim, "token ids past the vocabulary"),
+    ):
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{type(layer).__name__} `{layer.name}` received {what} "
+                f"(e.g. {ids[where]} at index {where}); ids must lie in "
+                f"[0, {layer.input_dim}) (vocabulary size {layer.input_dim}"
+                f"{', 0 = padding' if padding else ''})."
+            )
 
 
 def _values_if_concrete(tensor) -> np.ndarray | None:

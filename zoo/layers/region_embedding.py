@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from zoo.layers import embedding
 from zoo.layers import validation
 
 MODES = ("seq", "bow")
@@ -41,7 +42,9 @@ class RegionEmbedding(keras.layers.Layer):
             `keras.layers.Embedding`).
 
     Call arguments:
-        inputs: Integer ids, [batch, time], right-padded with 0.
+        inputs: Integer ids, [batch, time], right-padded with 0. An empty
+            time axis, and in eager calls ids outside [0, input_dim), raise
+            a ValueError that names them (as `TokenEmbedding`).
 
     Returns:
         [batch, time, output_dim]; the mask [batch, time] is `ids != 0`
@@ -93,8 +96,12 @@ class RegionEmbedding(keras.layers.Layer):
         self.bias = self.add_weight(
             shape=(self.output_dim,), initializer="zeros", name="bias"
         )
+        embedding.check_shape(self, input_shape)
 
     def call(self, inputs, mask=None):
+        # Named errors, as TokenEmbedding's, instead of a failed gather.
+        embedding.check_shape(self, inputs.shape)
+        embedding.check_values(self, inputs, padding=True)
         # The mask comes from the ids themselves (0 = padding).
         ids = ops.cast(inputs, "int32")
         time = ops.shape(ids)[1]

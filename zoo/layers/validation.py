@@ -25,6 +25,14 @@ def non_negative_int(name: str, value) -> int:
     return value
 
 
+def sequence(name: str, value, expected: str, min_length: int = 1) -> tuple:
+    """Returns `value` as a tuple if it is a list or tuple of at least
+    `min_length` entries, else raises ValueError naming `expected`."""
+    if not isinstance(value, (list, tuple)) or len(value) < min_length:
+        raise _invalid(name, expected, value)
+    return tuple(value)
+
+
 def fraction(name: str, value) -> float:
     """Returns `value` as a float in [0, 1), else raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from zoo import registry
+from zoo.layers import validation
 from zoo.models import common
 from zoo.registry import register_model
 
@@ -35,12 +36,13 @@ def _average(
 
 def _create_average(name: str, config: dict):
     common.check_common(config)
-    members, member_args = config["members"], config["member_args"]
-    if not isinstance(members, (list, tuple)) or len(members) < 2:
-        raise ValueError(
-            "Received an invalid value for argument `members`, expected at "
-            f"least two registry names, got {members!r}."
-        )
+    members = validation.sequence(
+        "members",
+        config["members"],
+        "at least two registry names",
+        min_length=2,
+    )
+    member_args = config["member_args"]
     if not isinstance(member_args, (list, tuple)) or len(member_args) != len(
         members
     ):

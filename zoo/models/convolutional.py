@@ -118,11 +118,9 @@ def check_time_frequency(config: dict) -> None:
         ("kernel_sizes", kernel_sizes),
         ("frequency_pool_sizes", pool_sizes),
     ):
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(
-                f"Received an invalid value for argument `{key}`, expected "
-                f"a non-empty tuple with one entry per layer, got {value!r}."
-            )
+        validation.sequence(
+            key, value, "a non-empty tuple with one entry per layer"
+        )
     for value in pool_sizes:
         validation.positive_int("frequency_pool_sizes", value)
     if len(kernel_sizes) != len(pool_sizes):
@@ -207,12 +205,11 @@ def _region_layer(config: dict, region_size: int, index: int):
 def _create_region_cnn(name: str, config: dict):
     common.check_common(config)
     validation.positive_int("filters", config["filters"])
-    region_sizes = config["region_sizes"]
-    if not isinstance(region_sizes, (list, tuple)) or not region_sizes:
-        raise ValueError(
-            "Received an invalid value for argument `region_sizes`, expected "
-            f"a non-empty tuple of positive integers, got {region_sizes!r}."
-        )
+    region_sizes = validation.sequence(
+        "region_sizes",
+        config["region_sizes"],
+        "a non-empty tuple of positive integers",
+    )
     for region_size in region_sizes:
         validation.positive_int("region_sizes", region_size)
     validation.one_of("mode", config["mode"], zoo_layers.REGION_MODES)

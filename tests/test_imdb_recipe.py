@@ -16,6 +16,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -100,7 +101,7 @@ def first_run(workspace):
 def test_end_to_end_outputs(first_run, workspace):
     runs = workspace["root"] / "runs"
     metrics = json.loads((runs / "metrics.json").read_text())
-    assert metrics["task"] == "imdb" and metrics["model"] == "cnn"
+    assert metrics["task"] == "imdb" and metrics["model"] == "nbsvm"
     assert 0.0 <= metrics["metrics"]["validation"]["accuracy"] <= 1.0
     assert "test" not in metrics["metrics"]
     assert metrics["data"]["test"].startswith("absent")
@@ -132,6 +133,12 @@ def test_end_to_end_outputs(first_run, workspace):
         "logs",
     ):
         assert (runs / name).exists(), name
+    # The naive-Bayes ratios were fitted on the training reviews (before
+    # `adapt` they are all 1) and travel inside the model.
+    model = keras.saving.load_model(runs / "imdb.keras")
+    bag = model.get_layer("nbsvm").get_layer("naive_bayes_bag")
+    ratios = np.asarray(bag.log_count_ratios)
+    assert ratios[0] == 0 and np.std(ratios[2:]) > 0.1
     assert (first_run / "saved_model.pb").exists()
     card = json.loads(
         (first_run / "assets.extra" / "model_card.json").read_text()
@@ -340,7 +347,10 @@ def test_parse_args_defaults_and_smoke():
     assert args.output_dir == "runs/imdb" and args.export == "saved_models"
     assert args.version is None and not args.overwrite
     smoke = recipe.parse_args(["--smoke"])
-    assert smoke.epochs == 1 and smoke.max_length < args.max_length
+    # The default keeps whole reviews; the smoke run truncates to 64 ids.
+    assert args.max_length == 0 and args.epochs == 4
+    assert smoke.epochs == 1 and smoke.max_length == 64
+    assert smoke.vocabulary_size < args.vocabulary_size
 
 
 @pytest.mark.parametrize("max_length", [16, 0])
@@ -365,3 +375,32 @@ def test_whole_review_logits_see_the_training_tokens(max_length):
     np.testing.assert_array_equal(counts, [5, 3, 1])
     batches = list(recipe.token_pipeline(data, vectorizer, 2))
     assert sum(len(label) for _, label in batches) == 3
+
+
+def test_average_members_train_one_after_the_other(workspace, tmp_path):
+    """`--model average`: each member trains alone, with its own outputs;
+    the marks that let a resumed run skip a finished member are gone."""
+    members = {"members": ["nbsvm", "cnn"], "member_args": [{}, {}]}
+    assert (
+        recipe.main(
+            fresh_arguments(
+                tmp_path,
+                workspace["folder"],
+                "--no-export",
+                "--model",
+                "average",
+                "--model-args",
+                json.dumps(members),
+            )
+        )
+        == 0
+    )
+    runs = tmp_path / "runs"
+    metrics = json.loads((runs / "metrics.json").read_text())
+    names = ("member_0_nbsvm", "member_1_cnn")
+    assert metrics["training"]["epochs_run"] == dict.fromkeys(names, 1)
+    for name in names:
+        for output in ("history.csv", "learning_curves.png", "best.keras"):
+            assert (runs / name / output).exists(), (name, output)
+        assert not (runs / name / recipe.MEMBER_DONE).exists()
+    assert (runs / "imdb.keras").exists()

@@ -30,6 +30,7 @@ class ModelEntry:
     structure: str
     reference: str
     inputs: tuple[str, ...]
+    heads: tuple[str, ...]
 
 
 _MODELS: dict[str, ModelEntry] = {}
@@ -40,6 +41,7 @@ def register_model(
     structure: str,
     reference: str,
     inputs: Iterable[str] = ("tokens", "features"),
+    heads: Iterable[str] = ("classify", "sequence"),
     name: str | None = None,
 ) -> Callable:
     """Decorator that registers a keyword-only model builder.
@@ -48,6 +50,8 @@ def register_model(
         structure: A short description of the architecture, for tables.
         reference: The paper the model follows.
         inputs: Input kinds the model accepts ("tokens", "features").
+        heads: Heads it can end in ("classify": one output per example,
+            "sequence": one per step).
         name: Registry key; defaults to the function's name.
 
     Raises:
@@ -99,6 +103,7 @@ def register_model(
             structure=structure,
             reference=reference,
             inputs=tuple(inputs),
+            heads=tuple(heads),
         )
         return builder
 
@@ -153,6 +158,7 @@ def describe(name: str) -> dict:
         "structure": entry.structure,
         "reference": entry.reference,
         "inputs": list(entry.inputs),
+        "heads": list(entry.heads),
         "defaults": dict(entry.defaults),
     }
 

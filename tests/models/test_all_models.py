@@ -59,12 +59,17 @@ def test_builds_with_defaults(name):
 @pytest.mark.parametrize("inputs", ["tokens", "features"])
 @pytest.mark.parametrize("head", ["classify", "sequence"])
 def test_tiny_model_runs_without_nans(name, inputs, head, rng):
-    model = zoo.build(
-        name,
-        **tiny_overrides(
-            name, inputs=inputs, head=head, feature_dim=5, num_classes=3
-        ),
+    overrides = tiny_overrides(
+        name, inputs=inputs, head=head, feature_dim=5, num_classes=3
     )
+    described = zoo.describe(name)
+    if inputs not in described["inputs"] or head not in described["heads"]:
+        # What the registry says the model does not take is refused by
+        # name, not built wrong.
+        with pytest.raises(ValueError, match="inputs=.*head="):
+            zoo.build(name, **overrides)
+        return
+    model = zoo.build(name, **overrides)
     output = np.asarray(model(sample_input(model, rng)))
     assert np.all(np.isfinite(output))
     if head == "classify":

@@ -15,6 +15,7 @@ from zoo.layers.gru import GRUCell
 from zoo.layers.lstm import LSTM
 from zoo.layers.lstm import VARIANTS as LSTM_VARIANTS
 from zoo.layers.lstm import LSTMCell
+from zoo.layers.naive_bayes import NaiveBayesBag
 from zoo.layers.naive_rnn import NaiveRNN
 from zoo.layers.naive_rnn import NaiveRNNCell
 from zoo.layers.nas import NAS
@@ -33,6 +34,7 @@ from zoo.layers.region_embedding import RegionEmbedding
 from zoo.layers.stacked import StackedRNN
 from zoo.layers.time_frequency import TimeFrequencyConv
 from zoo.layers.time_reduction import TimeReduction
+from zoo.layers.vocabulary_clip import VocabularyClip
 
 __all__ = [
     "Bidirectional",
@@ -51,6 +53,7 @@ __all__ = [
     "MaskedMaxPooling1D",
     "NAS",
     "NASCell",
+    "NaiveBayesBag",
     "NaiveRNN",
     "NaiveRNNCell",
     "PyramidRNN",
@@ -62,4 +65,5 @@ __all__ = [
     "TimeFrequencyConv",
     "TimeReduction",
     "TokenEmbedding",
+    "VocabularyClip",
 ]

@@ -3,6 +3,7 @@
 Importing this package registers every builder with `zoo.registry`.
 """
 
+from zoo.models import bag
 from zoo.models import bidirectional
 from zoo.models import composite
 from zoo.models import convolutional
@@ -11,6 +12,7 @@ from zoo.models import pyramid
 from zoo.models import recurrent
 
 __all__ = [
+    "bag",
     "bidirectional",
     "composite",
     "convolutional",

@@ -404,3 +404,47 @@ def test_average_members_train_one_after_the_other(workspace, tmp_path):
             assert (runs / name / output).exists(), (name, output)
         assert not (runs / name / recipe.MEMBER_DONE).exists()
     assert (runs / "imdb.keras").exists()
+
+
+def test_a_resumed_run_skips_members_that_finished(tmp_path):
+    """A member trained to the end (its weights saved as MEMBER_DONE) is
+    loaded, not retrained, when the run is resumed; the marks go once all
+    members are done."""
+    import argparse
+
+    import zoo
+    from zoo.models import composite
+
+    model = zoo.build(
+        "average",
+        members=("nbsvm", "cnn"),
+        member_args=({}, {"filters": 4, "kernel_size": 3, "num_blocks": 1}),
+        vocabulary_size=30,
+        embedding_dim=4,
+        output_activation=None,
+    )
+    members = composite.member_models(model)
+    finished = members[0]
+    trained = [np.full(w.shape, 0.25, "float32") for w in finished.weights]
+    finished.set_weights(trained)
+    done = tmp_path / finished.name / recipe.MEMBER_DONE
+    done.parent.mkdir()
+    finished.save_weights(done)
+    finished.set_weights([np.zeros_like(w) for w in trained])
+    fitted = []
+
+    def fit(part, folder):
+        fitted.append(part.name)
+        return part, {"accuracy": [0.5]}
+
+    args = argparse.Namespace(
+        output_dir=str(tmp_path), learning_rate=1e-3, model="average"
+    )
+    _, history = recipe.fit_members(
+        model, members, fit, tf.distribute.get_strategy(), args
+    )
+    assert fitted == ["member_1_cnn"] and list(history) == ["member_1_cnn"]
+    for weight, expected in zip(finished.get_weights(), trained):
+        np.testing.assert_array_equal(weight, expected)
+    assert not done.exists()
+    assert recipe.epochs_run(history) == {"member_1_cnn": 1}

@@ -55,10 +55,9 @@ def test_bad_members_raise(arguments, message):
         zoo.build("average", vocabulary_size=30, **arguments)
 
 
-def test_a_member_reads_the_head_of_a_larger_vocabulary(rng):
-    """An NBSVM member sees every id; the CNN member only ids < 20, the
-    rarer ones as out-of-vocabulary (1)."""
-    model = zoo.build(
+def nbsvm_and_cnn():
+    """An average of NBSVM (vocabulary 30) and a CNN reading ids < 20."""
+    return zoo.build(
         "average",
         members=("nbsvm", "cnn"),
         member_args=({}, {**MEMBER_ARGS[1], "vocabulary_size": 20}),
@@ -66,6 +65,12 @@ def test_a_member_reads_the_head_of_a_larger_vocabulary(rng):
         embedding_dim=4,
         output_activation=None,
     )
+
+
+def test_a_member_reads_the_head_of_a_larger_vocabulary(rng):
+    """An NBSVM member sees every id; the CNN member only ids < 20, the
+    rarer ones as out-of-vocabulary (1)."""
+    model = nbsvm_and_cnn()
     member = model.get_layer("member_1_cnn")
     assert member.get_layer("cnn").get_layer("embedding").input_dim == 20
     tokens = np.array([[3, 25, 29, 0], [3, 1, 1, 0]], "int32")
@@ -110,14 +115,7 @@ def test_naive_bayes_members_are_adapted(rng):
 def test_member_models_share_the_composites_weights(rng):
     from zoo.models import composite
 
-    model = zoo.build(
-        "average",
-        members=("nbsvm", "cnn"),
-        member_args=({}, {**MEMBER_ARGS[1], "vocabulary_size": 20}),
-        vocabulary_size=30,
-        embedding_dim=4,
-        output_activation=None,
-    )
+    model = nbsvm_and_cnn()
     members = composite.member_models(model)
     assert [m.name for m in members] == ["member_0_nbsvm", "member_1_cnn"]
     assert composite.member_models(zoo.build("cnn")) == []

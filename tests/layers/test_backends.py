@@ -64,6 +64,22 @@ SCRIPT = textwrap.dedent(
     )(x)
     np.testing.assert_allclose(reversed_gradient, -1.5)
 
+    # NBSVM's bag: the set of tokens (sorted ids) under JAX, and a jitted
+    # training step of the model with its ratios fitted.
+    ids = np.array([[3, 7, 7, 0, 0], [5, 2, 9, 2, 1]], "int32")
+    bag = layers.NaiveBayesBag(10, 2, embeddings_initializer="normal")
+    ratios = bag.adapt(ids, np.array([1, 0]))
+    weights = np.asarray(bag.embeddings)
+    expected = [sum(ratios[f] * weights[f] for f in set(row) - {0})
+                for row in ids.tolist()]
+    np.testing.assert_allclose(bag(ids), expected, atol=1e-5)
+    np.testing.assert_array_equal(
+        layers.VocabularyClip(6)(ids), [[3, 1, 1, 0, 0], [5, 2, 1, 2, 1]])
+    model = zoo.build("nbsvm", vocabulary_size=10)
+    zoo.models.bag.adapt_naive_bayes(model, ids, np.array([1, 0]))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(ids, np.array([1, 0]), verbose=0)
+
     for name in ("pyramid_lstm", "bidirectional_gru", "cnn", "cldnn"):
         defaults = zoo.describe(name)["defaults"]
         small = {"units": 3, "filters": 3, "projection_dim": 3,

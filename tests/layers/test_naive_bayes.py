@@ -106,6 +106,7 @@ def test_token_dropout_only_in_training(texts):
     [
         (np.array([0, 1, 2, 1, 0, 0]), "labels must be 0 or 1"),
         (np.zeros(6, "int64"), "both classes"),
+        (np.array([0, 1, 1]), "one label per text"),
     ],
 )
 def test_adapt_names_bad_labels(texts, labels, message):

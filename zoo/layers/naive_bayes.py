@@ -118,11 +118,11 @@ class NaiveBayesBag(keras.layers.Layer):
         embedding.check_shape(self, inputs.shape)
         embedding.check_values(self, inputs, padding=True)
         # The set of tokens: sorted, a token counts where it differs from
-        # its left neighbour; padding (0) never counts.
+        # its left neighbour (the first one differs from the 0 padded in
+        # front of it); padding (0) never counts.
         ids = ops.sort(ops.cast(inputs, "int32"), axis=-1)
         previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
         present = ops.logical_and(ids != 0, ids != previous)
-        # A text's first real id differs from the 0 padded in front of it.
         scale = ops.take(self.log_count_ratios, ids, axis=0)
         scale = scale * ops.cast(present, scale.dtype)
         if training and self.token_dropout > 0:
@@ -142,7 +142,8 @@ class NaiveBayesBag(keras.layers.Layer):
                 `token_ids`.
 
         Raises:
-            ValueError: Labels other than 0 and 1, or one class missing.
+            ValueError: Labels other than 0 and 1 or not one per text, ids
+                outside [0, input_dim), or one class missing.
         """
         if not self.built:
             self.build((None, None))
@@ -152,6 +153,12 @@ class NaiveBayesBag(keras.layers.Layer):
         for ids, label in zip(token_ids, labels):
             ids = np.asarray(ops.convert_to_numpy(ids)).astype(np.int64)
             label = np.asarray(ops.convert_to_numpy(label)).reshape(-1)
+            if ids.ndim != 2 or len(label) != len(ids):
+                raise ValueError(
+                    f"NaiveBayesBag `{self.name}` adapts on token ids "
+                    "[texts, time] with one label per text, got ids of "
+                    f"shape {ids.shape} and {len(label)} labels."
+                )
             if not np.isin(label, (0, 1)).all():
                 raise ValueError(
                     f"NaiveBayesBag `{self.name}` adapts on two classes: "

@@ -50,6 +50,8 @@ PREVIOUS = [
     "--epochs",
     "3",
 ]
+# The recipe's CNN_CONFIG, spelled out: this script only runs the recipe in
+# subprocesses and imports no TensorFlow.
 CNN_MEMBER = {
     "vocabulary_size": 60000,
     "filters": 64,

@@ -126,11 +126,12 @@ def run_model(args, model, vectorizer, train, validation) -> dict:
         output_activation=None,
         **overrides,
     )
-    tokens = recipe.token_pipeline(train, vectorizer, args.batch_size)
     # NBSVM parts (the default's first member) fit their ratios first.
-    recipe.fit_naive_bayes(network, tokens)
+    recipe.fit_naive_bayes(network, vectorizer, train, args.batch_size)
     # token_pipeline no longer shuffles (the recipe shuffles per epoch).
-    train_tokens = tokens.shuffle(512, seed=args.seed)
+    train_tokens = recipe.token_pipeline(
+        train, vectorizer, args.batch_size
+    ).shuffle(512, seed=args.seed)
     validation_tokens = recipe.token_pipeline(
         validation, vectorizer, args.batch_size
     )

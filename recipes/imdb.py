@@ -307,13 +307,12 @@ def token_pipeline(dataset, vectorizer, batch_size):
     ).cache()
 
 
-def fit_naive_bayes(model, tokens) -> None:
+def fit_naive_bayes(model, vectorizer, train_data, batch_size) -> None:
     """Fits the naive-Bayes ratios of the model's NBSVM parts (if any) on
-    the training reviews' token ids (`token_pipeline`'s batches), before
-    training; the pass also fills the pipeline's cache for training."""
+    the training reviews' token ids, before training."""
     if not zoo.models.bag.naive_bayes_bags(model):
         return
-    batches = list(tokens)
+    batches = list(token_pipeline(train_data, vectorizer, batch_size))
     zoo.models.bag.adapt_naive_bayes(
         model,
         [ids.numpy() for ids, _ in batches],
@@ -343,7 +342,6 @@ def train(args, strategy, model, vectorizer, train_data, validation_data):
     """
     output_dir = Path(args.output_dir)
     tokens = token_pipeline(train_data, vectorizer, args.batch_size)
-    fit_naive_bayes(model, tokens)
     shuffled = epochs.EpochDataset(
         lambda epoch: epochs.shuffle(tokens, 512, args.seed, epoch)
     )
@@ -620,6 +618,7 @@ def train_task(args, strategy) -> runner.Trained | None:
     vectorizer = adapt_vectorizer(args, train_data)
     with strategy.scope():
         model = build_model(args, vectorizer)
+    fit_naive_bayes(model, vectorizer, train_data, args.batch_size)
     model, history, seconds = train(
         args, strategy, model, vectorizer, train_data, validation_data
     )

@@ -165,6 +165,9 @@ def build_model(args):
             seed=args.seed,
         )(features)
     steps = args.epochs * int(np.ceil(args.train_size / args.batch_size))
+    steps += args.pretrain_epochs * int(
+        np.ceil(args.pretrain_size / args.batch_size)
+    )
     schedule = keras.optimizers.schedules.CosineDecay(
         args.learning_rate, steps, warmup_target=None
     )
@@ -258,8 +261,13 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
     x_test, y_test = clean(test), data["digits"][test]
     best, best_weights, history = -1.0, None, []
     start = time.perf_counter()
-    for epoch in range(args.epochs):
-        order = rng.permutation(train)
+    synthetic = np.flatnonzero(
+        data.get("synthetic", np.zeros(len(data["digits"]), bool))
+    )
+    for epoch in range(args.pretrain_epochs + args.epochs):
+        # Pre-training epochs read the synthetic voices alone.
+        pool = synthetic if epoch < args.pretrain_epochs else train
+        order = rng.permutation(pool)
         waveforms = [
             augment(data["audio"][i], rng, args.speed)
             if args.augment
@@ -331,6 +339,11 @@ def markdown(folds, meta) -> str:
             f" + synthetic voices ({meta['synthetic_ratio']} per real "
             "training recording)"
         )
+    if meta.get("pretrain_epochs"):
+        spec += (
+            f", first {meta['pretrain_epochs']} epochs on the synthetic "
+            "voices alone"
+        )
     augmentation = f"on (speed ±{meta['speed']})" if meta["augment"] else "off"
     accuracies = [fold["test_accuracy"] for fold in folds]
     worst = min(folds, key=lambda fold: fold["test_accuracy"])
@@ -387,6 +400,9 @@ def run(args) -> int:
         known = sorted(set(data["speakers"]))
         print(f"Unknown speaker(s) {unknown}; have {known}")
         return 2
+    if args.pretrain_epochs and not args.synthetic:
+        print("--pretrain-epochs needs --synthetic: nothing to pre-train on")
+        return 2
     if args.synthetic:
         # `ratio` synthetic utterances per real training recording.
         real_train = len(split(data, speakers[0], args)[0])
@@ -421,11 +437,13 @@ def run(args) -> int:
                 "synthetic",
                 "synthetic_ratio",
                 "adversarial",
+                "pretrain_epochs",
             )
         },
     }
     keras.utils.set_random_seed(args.seed)
     args.train_size = len(split(data, speakers[0], args)[0])
+    args.pretrain_size = int(np.sum(data.get("synthetic", [])))
     # Speaker labels for the adversary: every synthetic voice is one class.
     synthetic = data.get("synthetic", np.zeros(len(data["digits"]), bool))
     names, data["speaker_ids"] = np.unique(
@@ -502,6 +520,13 @@ def parse_args(argv):
         default=0.0,
         help="speaker-adversarial training: the gradient-reversal weight "
         "(0: off)",
+    )
+    runner.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="epochs on the synthetic voices alone before the --epochs on "
+        "real (and mixed-in synthetic) recordings",
     )
     runner.add_argument("--seed", type=int, default=1337)
     runner.add_argument("--results-dir", default=str(RESULTS))

@@ -124,3 +124,25 @@ def test_averaging_runs_averages_their_test_probabilities(tmp_path):
     old = run("old", None, stored=False)
     with pytest.raises(SystemExit, match="'old' stored no test probabilities"):
         loso_levers._load(f"x={first}+{old}")
+
+
+def test_pretraining_needs_synthetic_voices(tmp_path, capsys):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for speaker in ("ann", "bob"):
+        for digit in range(2):
+            samples = np.full(300, 1000, np.int16)
+            write_wav(folder / f"{digit}_{speaker}_0.wav", samples)
+    arrays.pack(str(folder), str(tmp_path / "real.npz"))
+    code = arrays.main(
+        [
+            "run",
+            str(tmp_path / "real.npz"),
+            "--speakers",
+            "bob",
+            "--pretrain-epochs",
+            "2",
+        ]
+    )
+    assert code == 2
+    assert "--pretrain-epochs needs --synthetic" in capsys.readouterr().out

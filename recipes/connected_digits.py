@@ -42,8 +42,11 @@ from zoo import training
 from zoo.cli import positive_int
 from zoo.data import epochs
 from zoo.data import padding
+from zoo.data import synthetic_digits
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
+from zoo.data.connected_digits import synthesize_utterances
+from zoo.data.connected_digits import to_dataset
 
 TASK = "connected-digits"
 NAME = "connected_digits"
@@ -71,6 +74,19 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     )
     data.add_argument(
         "--test-utterances", type=positive_int, default=300
+    )
+    data.add_argument(
+        "--synthetic",
+        default=None,
+        help="a .npz of `python -m zoo.data.synthetic_digits`: its voices' "
+        "digits are joined into extra training utterances (never "
+        "validation or test)",
+    )
+    data.add_argument(
+        "--synthetic-utterances",
+        type=positive_int,
+        default=None,
+        help="how many (default: as many as --train-utterances)",
     )
     model = common.add_model_arguments(
         parser, default="pyramid_lstm", example='{"num_levels": 2}'
@@ -172,6 +188,15 @@ def load_data(args, front_end, factor: int):
     except ValueError as error:
         common.fail(str(error))
 
+    train_source = corpus.train
+    if args.synthetic:
+        utterances = list(corpus.utterances["train"])
+        utterances += synthetic_utterances(args, config)
+        # Interleaved once, so that the 512-utterance shuffle buffer does
+        # not see the real and the synthetic utterances as two blocks.
+        order = np.random.default_rng(args.seed).permutation(len(utterances))
+        train_source = to_dataset([utterances[i] for i in order])
+
     def pack(audio, digits):
         length = pipeline_output_length(front_end, audio, factor)
         return audio, tf.concat([[length], digits], axis=0)
@@ -189,7 +214,7 @@ def load_data(args, front_end, factor: int):
     def train(epoch):
         # Shuffle and augmentation seeded by the epoch: a resumed run sees
         # the batches of an uninterrupted one.
-        dataset = corpus.train
+        dataset = train_source
         if args.augment:
             dataset = epochs.shuffle(dataset, 512, args.seed, epoch)
             dataset = common.augmented(dataset, args.seed + epoch)
@@ -201,6 +226,30 @@ def load_data(args, front_end, factor: int):
         "test": batches(corpus.test),
     }
     return datasets, corpus
+
+
+def synthetic_utterances(args, config) -> list:
+    """Training utterances joined, like the real ones, from the digits of
+    `--synthetic`'s voices (`synthetic_digits.speaker_of` groups them)."""
+    try:
+        recordings = synthetic_digits.load_recordings(args.synthetic)
+    except (zoo.data.DataError, OSError, KeyError) as error:
+        common.fail(f"cannot load --synthetic {args.synthetic!r}: {error}")
+    return synthesize_utterances(
+        recordings, synthetic_count(args), seed=args.seed + 1, config=config
+    )
+
+
+def synthetic_count(args) -> int:
+    if args.smoke:
+        return 2
+    return args.synthetic_utterances or args.train_utterances
+
+
+def synthetic_summary(args) -> str | None:
+    if not args.synthetic:
+        return None
+    return f"{Path(args.synthetic).name}, {synthetic_count(args)} utterances"
 
 
 def build_model(args):
@@ -327,6 +376,7 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "[batch], the valid frames of each row of logits",
         "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "no valid frame: digits is b'' (empty string)",
+        "synthetic": synthetic_summary(args),
         "data": f"connected digits from FSDD; train speakers "
         f"{list(corpus.speakers['train'])}, test "
         f"{list(corpus.speakers['test'])}",
@@ -398,7 +448,10 @@ def train_task(args, strategy) -> runner.Trained | None:
             "checkpoint": args.from_checkpoint,
         },
         model_config=args.model_args or {},
-        data={"holdout_speakers": list(args.holdout_speakers)},
+        data={
+            "holdout_speakers": list(args.holdout_speakers),
+            "synthetic": synthetic_summary(args),
+        },
         export=export_plan(
             model, args, factor, datasets["test"], card_metrics, corpus
         ),

@@ -67,19 +67,24 @@ def recorded_metrics(tmp_path) -> dict:
     return json.loads((tmp_path / "run" / "metrics.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def spoken(recordings, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("spoken")
-    # Two "synthetic" utterances in zoo.data.synthetic_digits' layout.
+def write_synthetic(tmp_path):
+    """Two "synthetic" utterances in zoo.data.synthetic_digits' layout."""
     synthetic = tmp_path / "synthetic.npz"
     np.savez(
         synthetic,
         samples=(tone(1, 9, 0) * 32767).astype(np.int16)[:2000],
         offsets=np.array([0, 1000, 2000]),
         digits=np.array([0, 1]),
-        speakers=np.array(["flite:slt", "flite:awb"]),
+        speakers=np.array(["flite:slt", "espeak-ng:en-us+f3"]),
         indexes=np.arange(2),
     )
+    return synthetic
+
+
+@pytest.fixture(scope="module")
+def spoken(recordings, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("spoken")
+    synthetic = write_synthetic(tmp_path)
     # Through the console script, as a user runs it.
     result = run_zoo(
         "train",
@@ -99,6 +104,7 @@ def connected(recordings, tmp_path_factory):
         "train",
         "connected-digits",
         *smoke_args(recordings, tmp_path, "connected_digits"),
+        *("--synthetic", str(write_synthetic(tmp_path))),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)
@@ -155,6 +161,7 @@ def test_connected_digits_smoke_run_and_export(connected):
         assert key in recorded["metrics"]["test"]
     # One pyramid level in --smoke.
     assert recorded["training"]["time_reduction"] == 2
+    assert recorded["data"]["synthetic"] == "synthetic.npz, 2 utterances"
     assert (tmp_path / "run" / "curves.png").exists()
     version = tmp_path / "models" / "connected_digits" / "3"
     assert (version / "assets.extra" / "model_card.json").exists()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from zoo.data import synthetic_digits
+from zoo.data.errors import DataError
 
 needs_synthesiser = pytest.mark.skipif(
     not (shutil.which("espeak-ng") or shutil.which("flite")),
@@ -60,3 +61,26 @@ def test_writes_and_reuses_the_arrays(tmp_path):
     with np.load(path) as arrays:
         assert list(arrays["digits"]) == [0, 1]
         assert len(arrays["offsets"]) == 3
+
+
+def test_recordings_for_connected_digits(tmp_path):
+    path = tmp_path / "s.npz"
+    np.savez(
+        path,
+        samples=np.arange(30, dtype=np.int16) * 100,
+        offsets=np.array([0, 10, 30]),
+        digits=np.array([4, 7]),
+        speakers=np.array(["espeak-ng:en-gb-scotland+f3", "flite:slt"]),
+        indexes=np.arange(2),
+    )
+    first, second = synthetic_digits.load_recordings(path)
+    assert (first.digit, second.digit) == (4, 7)
+    # espeak-ng variants count as their accent; a flite voice as itself.
+    assert first.speaker == "espeak-ng:en-gb-scotland"
+    assert second.speaker == "flite:slt"
+    np.testing.assert_allclose(first.audio, np.arange(10) * 100 / 32768)
+    assert len(second.audio) == 20
+    assert first.file_name != second.file_name
+    assert len(synthetic_digits.load_recordings(path, 1)) == 1
+    with pytest.raises(DataError, match="holds 2 utterances; asked for 3"):
+        synthetic_digits.load_recordings(path, 3)

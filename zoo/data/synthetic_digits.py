@@ -270,12 +270,9 @@ def write_arrays(path, count: int, *, seed: int = 0) -> Path:
     return path
 
 
-def load_dataset(path, count: int | None = None):
-    """The first `count` utterances of a `write_arrays` file as a
-    `tf.data.Dataset` of (float32 audio [samples], int64 digit), the
-    element format of `zoo.data.load_fsdd`'s splits."""
-    import tensorflow as tf
-
+def _read_arrays(path, count: int | None):
+    """(float32 samples, offsets, digits, voice labels) of the first
+    `count` utterances (all when None) of a `write_arrays` file."""
     with np.load(path) as arrays:
         total = len(arrays["digits"])
         count = total if count is None else count
@@ -286,10 +283,50 @@ def load_dataset(path, count: int | None = None):
         offsets = arrays["offsets"][: count + 1]
         samples = arrays["samples"][: offsets[-1]].astype(np.float32) / 32768
         digits = arrays["digits"][:count].astype(np.int64)
+        voices = arrays["speakers"][:count].astype(str)
+    return samples, offsets, digits, voices
+
+
+def load_dataset(path, count: int | None = None):
+    """The first `count` utterances of a `write_arrays` file as a
+    `tf.data.Dataset` of (float32 audio [samples], int64 digit), the
+    element format of `zoo.data.load_fsdd`'s splits."""
+    import tensorflow as tf
+
+    samples, offsets, digits, _ = _read_arrays(path, count)
     audio = tf.RaggedTensor.from_row_splits(samples, offsets)
     dataset = tf.data.Dataset.from_tensor_slices((audio, digits))
     # Rows of a ragged tensor come out as ragged specs: make them dense.
     return dataset.map(lambda samples, digit: (tf.identity(samples), digit))
+
+
+def speaker_of(voice_label: str) -> str:
+    """The "speaker" a synthetic voice counts as: its engine and accent
+    ("espeak-ng:en-gb-scotland+f3" -> "espeak-ng:en-gb-scotland"; a flite
+    voice is its own). espeak-ng's variants have a few renderings each,
+    too few to join into multi-digit utterances of one voice."""
+    return voice_label.split("+", 1)[0]
+
+
+def load_recordings(path, count: int | None = None) -> list:
+    """The first `count` utterances of a `write_arrays` file as
+    `zoo.data.Recording`s (speaker: `speaker_of` the voice), the input of
+    `zoo.data.connected_digits.synthesize_utterances`."""
+    from zoo.data.fsdd import Recording
+
+    samples, offsets, digits, voices = _read_arrays(path, count)
+    return [
+        Recording(
+            audio=samples[start:end],
+            digit=int(digit),
+            speaker=speaker_of(voice),
+            index=index,
+            file_name=f"{digit}_synthetic_{index}.wav",
+        )
+        for index, (start, end, digit, voice) in enumerate(
+            zip(offsets[:-1], offsets[1:], digits, voices)
+        )
+    ]
 
 
 def main(argv=None) -> int:

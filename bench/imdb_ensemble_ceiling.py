@@ -240,10 +240,7 @@ def main(argv=None) -> int:
     import sys
 
     args = parse_args(argv)
-    recipe_args = ["--data", args.data]
-    if args.data_dir:
-        recipe_args += ["--data-dir", args.data_dir]
-    train, validation, _, _ = imdb.load_data(imdb.parse_args(recipe_args))
+    train, validation, _, _ = imdb.recipe_splits(args.data, args.data_dir)
     validation_texts, labels = reviews(validation)
     scores = {}
     for spec in args.run:

@@ -33,10 +33,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    recipe_args = ["--data", args.data]
-    if args.data_dir:
-        recipe_args += ["--data-dir", args.data_dir]
-    _, validation, _, _ = imdb.load_data(imdb.parse_args(recipe_args))
+    _, validation, _, _ = imdb.recipe_splits(args.data, args.data_dir)
     batches = list(validation.batch(500))
     labels = np.concatenate([label.numpy() for _, label in batches])
     right = []

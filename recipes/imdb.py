@@ -201,6 +201,15 @@ def load_data(args):
     return train, validation, splits.test, splits.info
 
 
+def recipe_splits(data, data_dir=None):
+    """`load_data` for just `--data` and `--data-dir`: the recipe's reviews,
+    split and seed, for benchmarks that compare runs on them."""
+    arguments = ["--data", str(data)]
+    if data_dir:
+        arguments += ["--data-dir", str(data_dir)]
+    return load_data(parse_args(arguments))
+
+
 def model_overrides(args) -> dict:
     """The registry hyperparameters the recipe sets for `args.model`."""
     if not zoo.is_model(args.model):

@@ -9,7 +9,9 @@ frames) -> an encoder with a per-frame head over 11 classes (digits 0-9,
 blank 10), trained with CTC. The default encoder, `pyramid_lstm`, halves
 the time axis at each of its 2 levels, so its outputs are 80 ms apart.
 Metrics: digit error rate (edit distance / reference digits) and string
-accuracy, with greedy and beam-search decoding.
+accuracy, with greedy and beam-search decoding. `--synthetic` adds
+training utterances joined from generated voices' digits
+(`zoo.data.synthetic_digits`; bench/results/connected_digits_synthetic.md).
 
 Expected (2 shared CPU cores): see bench/results/connected_digits.md.
 
@@ -109,6 +111,8 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     runner.add_run_arguments(parser)
     args = parser.parse_args(argv)
     args.holdout_speakers = args.holdout_speakers or ("theo",)
+    if args.synthetic_utterances and not args.synthetic:
+        parser.error("--synthetic-utterances needs --synthetic")
     common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}"

@@ -362,3 +362,10 @@ def test_bucket_padding_changes_no_prediction_or_loss():
         float(loss(targets, logits["plain"])),
         rtol=1e-5,
     )
+
+
+def test_synthetic_utterances_need_synthetic_voices(capsys):
+    with pytest.raises(SystemExit) as raised:
+        connected_digits.parse_args(["--synthetic-utterances", "10"])
+    assert raised.value.code == 2
+    assert "--synthetic-utterances needs --synthetic" in capsys.readouterr().err

@@ -210,13 +210,18 @@ def reset(model, initial_weights) -> None:
         variable.assign(np.zeros(variable.shape, variable.dtype))
 
 
+def synthetic_mask(data) -> np.ndarray:
+    """Which utterances are synthetic (`add_synthetic`); none without it."""
+    return data.get("synthetic", np.zeros(len(data["digits"]), bool))
+
+
 def split(data, speaker, args):
     """(train, validation, test) indexes for one held-out speaker.
 
     Synthetic utterances (`add_synthetic`) only ever join train.
     """
     rng = np.random.default_rng(args.seed)
-    synthetic = data.get("synthetic", np.zeros(len(data["digits"]), bool))
+    synthetic = synthetic_mask(data)
     held_out = data["speakers"] == speaker
     others = np.flatnonzero(~held_out & ~synthetic)
     rng.shuffle(others)
@@ -261,9 +266,7 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
     x_test, y_test = clean(test), data["digits"][test]
     best, best_weights, history = -1.0, None, []
     start = time.perf_counter()
-    synthetic = np.flatnonzero(
-        data.get("synthetic", np.zeros(len(data["digits"]), bool))
-    )
+    synthetic = np.flatnonzero(synthetic_mask(data))
     for epoch in range(args.pretrain_epochs + args.epochs):
         # Pre-training epochs read the synthetic voices alone.
         pool = synthetic if epoch < args.pretrain_epochs else train
@@ -443,9 +446,9 @@ def run(args) -> int:
     }
     keras.utils.set_random_seed(args.seed)
     args.train_size = len(split(data, speakers[0], args)[0])
-    args.pretrain_size = int(np.sum(data.get("synthetic", [])))
     # Speaker labels for the adversary: every synthetic voice is one class.
-    synthetic = data.get("synthetic", np.zeros(len(data["digits"]), bool))
+    synthetic = synthetic_mask(data)
+    args.pretrain_size = int(np.sum(synthetic))
     names, data["speaker_ids"] = np.unique(
         np.where(synthetic, "synthetic", data["speakers"]), return_inverse=True
     )

@@ -10,8 +10,9 @@ blank 10), trained with CTC. The default encoder, `pyramid_lstm`, halves
 the time axis at each of its 2 levels, so its outputs are 80 ms apart.
 Metrics: digit error rate (edit distance / reference digits) and string
 accuracy, with greedy and beam-search decoding. `--synthetic` adds
-training utterances joined from generated voices' digits
-(`zoo.data.synthetic_digits`; bench/results/connected_digits_synthetic.md).
+training utterances from generated voices: their digits joined
+(`zoo.data.synthetic_digits`) or digit strings spoken whole
+(`zoo.data.synthetic_phrases`); bench/results/connected_digits_synthetic.md.
 
 Expected (2 shared CPU cores): see bench/results/connected_digits.md.
 
@@ -45,8 +46,10 @@ from zoo.cli import positive_int
 from zoo.data import epochs
 from zoo.data import padding
 from zoo.data import synthetic_digits
+from zoo.data import synthetic_phrases
 from zoo.data.connected_digits import BLANK
 from zoo.data.connected_digits import NUM_CLASSES
+from zoo.data.connected_digits import phrase_utterances
 from zoo.data.connected_digits import synthesize_utterances
 from zoo.data.connected_digits import to_dataset
 
@@ -79,16 +82,21 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     )
     data.add_argument(
         "--synthetic",
+        nargs="+",
         default=None,
-        help="a .npz of `python -m zoo.data.synthetic_digits`: its voices' "
-        "digits are joined into extra training utterances (never "
-        "validation or test)",
+        metavar="NPZ",
+        help="extra training utterances (never validation or test) from "
+        "generated voices: a .npz of `python -m zoo.data.synthetic_digits` "
+        "(its digits joined like the real ones) or of `python -m "
+        "zoo.data.synthetic_phrases` (digit strings spoken whole); several "
+        "files add up",
     )
     data.add_argument(
         "--synthetic-utterances",
         type=positive_int,
         default=None,
-        help="how many (default: as many as --train-utterances)",
+        help="how many from each --synthetic file (default: as many as "
+        "--train-utterances)",
     )
     model = common.add_model_arguments(
         parser, default="pyramid_lstm", example='{"num_levels": 2}'
@@ -233,15 +241,28 @@ def load_data(args, front_end, factor: int):
 
 
 def synthetic_utterances(args, config) -> list:
-    """Training utterances joined, like the real ones, from the digits of
-    `--synthetic`'s voices (`synthetic_digits.speaker_of` groups them)."""
-    try:
-        recordings = synthetic_digits.load_recordings(args.synthetic)
-    except (zoo.data.DataError, OSError, KeyError) as error:
-        common.fail(f"cannot load --synthetic {args.synthetic!r}: {error}")
-    return synthesize_utterances(
-        recordings, synthetic_count(args), seed=args.seed + 1, config=config
-    )
+    """`synthetic_count` training utterances from each `--synthetic` file:
+    phrases spoken whole, or digits joined like the real ones (one voice's
+    per utterance: `synthetic_digits.speaker_of` groups them)."""
+    utterances = []
+    for index, path in enumerate(args.synthetic):
+        seed = args.seed + 1 + index
+        try:
+            if synthetic_phrases.is_phrase_file(path):
+                phrases = synthetic_phrases.load_phrases(
+                    path, synthetic_count(args)
+                )
+                utterances += phrase_utterances(
+                    phrases, seed=seed, config=config
+                )
+                continue
+            recordings = synthetic_digits.load_recordings(path)
+        except (zoo.data.DataError, OSError, KeyError, ValueError) as error:
+            common.fail(f"cannot load --synthetic {path!r}: {error}")
+        utterances += synthesize_utterances(
+            recordings, synthetic_count(args), seed=seed, config=config
+        )
+    return utterances
 
 
 def synthetic_count(args) -> int:
@@ -253,7 +274,10 @@ def synthetic_count(args) -> int:
 def synthetic_summary(args) -> str | None:
     if not args.synthetic:
         return None
-    return f"{Path(args.synthetic).name}, {synthetic_count(args)} utterances"
+    return "; ".join(
+        f"{Path(path).name}, {synthetic_count(args)} utterances"
+        for path in args.synthetic
+    )
 
 
 def build_model(args):

@@ -15,7 +15,9 @@ from helpers_zoo_command import run_zoo
 
 from recipes import connected_digits
 from recipes import spoken_digits
+from zoo import data as zoo_data
 from zoo.data.audio import write_wav
+from zoo.data.errors import DataError
 from zoo.features import LogMelFrontEnd
 
 RATE = 8000
@@ -81,6 +83,22 @@ def write_synthetic(tmp_path):
     return synthetic
 
 
+def write_phrases(tmp_path):
+    """Two "phrases" in zoo.data.synthetic_phrases' layout."""
+    phrases = tmp_path / "phrases.npz"
+    audio = np.concatenate([tone(4, 9, 0), tone(2, 9, 0)])
+    np.savez(
+        phrases,
+        samples=(audio * 32767).astype(np.int16),
+        offsets=np.array([0, len(audio) // 2, len(audio)]),
+        transcripts=np.array(["4", "42"]),
+        speakers=np.array(["flite:slt", "espeak-ng:en-us+f3"]),
+        count=2,
+        seed=0,
+    )
+    return phrases
+
+
 @pytest.fixture(scope="module")
 def spoken(recordings, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("spoken")
@@ -104,7 +122,9 @@ def connected(recordings, tmp_path_factory):
         "train",
         "connected-digits",
         *smoke_args(recordings, tmp_path, "connected_digits"),
-        *("--synthetic", str(write_synthetic(tmp_path))),
+        "--synthetic",
+        str(write_synthetic(tmp_path)),
+        str(write_phrases(tmp_path)),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)
@@ -161,7 +181,9 @@ def test_connected_digits_smoke_run_and_export(connected):
         assert key in recorded["metrics"]["test"]
     # One pyramid level in --smoke.
     assert recorded["training"]["time_reduction"] == 2
-    assert recorded["data"]["synthetic"] == "synthetic.npz, 2 utterances"
+    assert recorded["data"]["synthetic"] == (
+        "synthetic.npz, 2 utterances; phrases.npz, 2 utterances"
+    )
     assert (tmp_path / "run" / "curves.png").exists()
     version = tmp_path / "models" / "connected_digits" / "3"
     assert (version / "assets.extra" / "model_card.json").exists()
@@ -369,3 +391,31 @@ def test_synthetic_utterances_need_synthetic_voices(capsys):
         connected_digits.parse_args(["--synthetic-utterances", "10"])
     assert raised.value.code == 2
     assert "--synthetic-utterances needs --synthetic" in capsys.readouterr().err
+
+
+def test_synthetic_files_too_small_or_missing(tmp_path):
+    config = zoo_data.SynthesisConfig()
+    phrases = str(write_phrases(tmp_path))
+    args = connected_digits.parse_args(
+        ["--synthetic", phrases, "--synthetic-utterances", "5"]
+    )
+    with pytest.raises(DataError, match="holds 2 phrases; asked for 5"):
+        connected_digits.synthetic_utterances(args, config)
+    args = connected_digits.parse_args(
+        ["--synthetic", str(tmp_path / "absent.npz")]
+    )
+    with pytest.raises(DataError, match="cannot load --synthetic .*absent"):
+        connected_digits.synthetic_utterances(args, config)
+    # Both kinds together: as many from each file as asked.
+    args = connected_digits.parse_args(
+        [
+            "--synthetic",
+            str(write_synthetic(tmp_path)),
+            phrases,
+            "--synthetic-utterances",
+            "2",
+        ]
+    )
+    utterances = connected_digits.synthetic_utterances(args, config)
+    assert [u.transcript for u in utterances[2:]] == ["4", "42"]
+    assert all(len(u.digits) >= 1 for u in utterances[:2])

@@ -6,10 +6,12 @@ import tensorflow as tf
 
 from zoo.data.connected_digits import SynthesisConfig
 from zoo.data.connected_digits import make_connected_digits
+from zoo.data.connected_digits import phrase_utterances
 from zoo.data.connected_digits import split_recordings
 from zoo.data.connected_digits import synthesize_utterances
 from zoo.data.connected_digits import trim_silence
 from zoo.data.fsdd import Recording
+from zoo.data.synthetic_phrases import Phrase
 
 SPEAKERS = ("alice", "bob", "carol", "theo")
 SIZES = {"train": 40, "validation": 10, "test": 10}
@@ -96,6 +98,45 @@ def test_utterance_structure(recordings):
         assert 5 <= u.snr_db <= 30
         np.testing.assert_allclose(u.audio, u.clean + u.noise, atol=1e-6)
         assert np.abs(u.audio).max() <= 0.99 + 1e-6
+
+
+def test_phrase_utterances(fakes):
+    config = SynthesisConfig()
+    phrases = [
+        Phrase(
+            audio=fakes.tone(index % 10, index % 3, seconds=0.3).astype(
+                np.float32
+            ),
+            digits=np.array([index % 10, 7][: 1 + index % 2], np.int32),
+            speaker=f"voice{index % 3}",
+        )
+        for index in range(30)
+    ]
+    utterances = phrase_utterances(phrases, seed=4, keep_components=True)
+    again = phrase_utterances(phrases, seed=4)
+    assert {u.noise_type for u in utterances} == {"white", "pink", "babble"}
+    for phrase, u, same in zip(phrases, utterances, again, strict=True):
+        assert u.audio.tobytes() == same.audio.tobytes()
+        np.testing.assert_array_equal(u.digits, phrase.digits)
+        assert u.transcript == "".join(map(str, phrase.digits))
+        # The phrase whole, at a gain within +-6 dB, between two pauses.
+        ((start, end),) = u.segments
+        assert end - start == len(phrase.audio)
+        for pause in (start, len(u.audio) - end):
+            assert config.min_pause - 1e-3 <= pause / 8000
+            assert pause / 8000 <= config.max_pause + 1e-3
+        gain = np.sum(u.clean[start:end] * phrase.audio) / np.sum(
+            phrase.audio**2
+        )
+        np.testing.assert_allclose(
+            u.clean[start:end], gain * phrase.audio, atol=1e-5
+        )
+        assert abs(20 * np.log10(gain)) <= config.gain_db + 1e-3
+        assert not np.any(u.clean[:start]) and not np.any(u.clean[end:])
+        measured = 10 * np.log10(np.sum(u.clean**2) / np.sum(u.noise**2))
+        assert measured == pytest.approx(u.snr_db, abs=0.01)
+    with pytest.raises(ValueError, match="no phrases"):
+        phrase_utterances([])
 
 
 def test_datasets(recordings):

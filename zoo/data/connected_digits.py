@@ -107,7 +107,9 @@ class Utterance:
         digits: int32 [num_digits], the digits 0-9.
         transcript: the digit string, e.g. "4071".
         recording_ids: the file names of the recordings used, in order.
-        segments: int64 [num_digits, 2], each digit's [start, end) sample.
+        segments: int64 [num_digits, 2], each digit's [start, end) sample;
+            for a phrase spoken whole (`phrase_utterances`), one row: the
+            phrase.
         snr_db: the SNR of the mix, dB.
         noise_type: "white", "pink" or "babble".
         clean: the clean speech (same scale as `audio`), if kept.
@@ -318,15 +320,37 @@ def _synthesize(
     for (start, end), index, gain in zip(segments, chosen, gains, strict=True):
         clean[start:end] = pool.trimmed[index] * gain
 
+    def babble_pool():
+        if speaker not in babble_pools:
+            babble_pools[speaker] = pool.others(speaker)
+        return babble_pools[speaker]
+
+    digits = np.array([pool.recordings[i].digit for i in chosen], np.int32)
+    return _noisy_utterance(
+        rng,
+        clean,
+        config,
+        babble_pool,
+        digits=digits,
+        recording_ids=tuple(pool.recordings[i].file_name for i in chosen),
+        segments=segments,
+        keep_components=keep_components,
+    )
+
+
+def _noisy_utterance(
+    rng, clean, config, babble_pool, *, digits, keep_components, **fields
+) -> Utterance:
+    """`clean` speech mixed with noise of a random type and SNR;
+    `babble_pool()` gives the recordings babble is made of."""
+    length = len(clean)
     noise_type = config.noise_types[rng.integers(len(config.noise_types))]
     if noise_type == "white":
         noise = rng.standard_normal(length)
     elif noise_type == "pink":
         noise = _pink_noise(rng, length)
     else:
-        if speaker not in babble_pools:
-            babble_pools[speaker] = pool.others(speaker)
-        noise = _babble(rng, length, babble_pools[speaker])
+        noise = _babble(rng, length, babble_pool())
     snr_db = float(rng.uniform(config.min_snr_db, config.max_snr_db))
     # Scale the noise so that 10 log10(sum(clean^2) / sum(noise^2)) = snr_db.
     noise *= np.sqrt(
@@ -337,17 +361,15 @@ def _synthesize(
     if peak > 0.99:
         scale = 0.99 / peak
         audio, clean, noise = audio * scale, clean * scale, noise * scale
-    digits = np.array([pool.recordings[i].digit for i in chosen], np.int32)
     return Utterance(
         audio=audio.astype(np.float32),
         digits=digits,
         transcript="".join(str(digit) for digit in digits),
-        recording_ids=tuple(pool.recordings[i].file_name for i in chosen),
-        segments=segments,
         snr_db=snr_db,
         noise_type=noise_type,
         clean=clean.astype(np.float32) if keep_components else None,
         noise=noise.astype(np.float32) if keep_components else None,
+        **fields,
     )
 
 
@@ -382,6 +404,62 @@ def synthesize_utterances(
         _synthesize(rng, pool, config, babble_pools, keep_components)
         for _ in range(num_utterances)
     ]
+
+
+def phrase_utterances(
+    phrases: Sequence,
+    *,
+    seed: int = 1337,
+    config: SynthesisConfig = SynthesisConfig(),
+    keep_components: bool = False,
+) -> list[Utterance]:
+    """One utterance per phrase spoken whole by a synthesiser
+    (`zoo.data.synthetic_phrases.load_phrases`): a random gain (the
+    config's `gain_db`), a pause of `min_pause`-`max_pause` before and
+    after, and noise as for the joined utterances (babble from the other
+    voices' phrases). Its `segments` is one row, the phrase: the digit
+    boundaries inside it are unknown. Seeded and `keep_components` as in
+    `synthesize_utterances`.
+    """
+    if not phrases:
+        raise ValueError("Received no phrases to make utterances from.")
+    rng = np.random.default_rng(seed)
+    speakers = sorted({phrase.speaker for phrase in phrases})
+    babble_pools = {}
+    utterances = []
+    for index, phrase in enumerate(phrases):
+        gain = 10 ** (rng.uniform(-config.gain_db, config.gain_db) / 20)
+        before, after = np.round(
+            rng.uniform(config.min_pause, config.max_pause, 2)
+            * config.sample_rate
+        ).astype(np.int64)
+        clean = np.concatenate(
+            [np.zeros(before), phrase.audio * gain, np.zeros(after)]
+        ).astype(np.float64)
+
+        def babble_pool(speaker=phrase.speaker):
+            if speaker not in babble_pools:
+                # References, not copies: the pools share the audio.
+                babble_pools[speaker] = [
+                    other.audio
+                    for other in phrases
+                    if other.speaker != speaker or len(speakers) == 1
+                ]
+            return babble_pools[speaker]
+
+        utterances.append(
+            _noisy_utterance(
+                rng,
+                clean,
+                config,
+                babble_pool,
+                digits=np.asarray(phrase.digits, np.int32),
+                recording_ids=(f"phrase_{index}",),
+                segments=np.array([[before, before + len(phrase.audio)]]),
+                keep_components=keep_components,
+            )
+        )
+    return utterances
 
 
 def to_dataset(utterances: Sequence[Utterance]) -> tf.data.Dataset:

@@ -170,10 +170,11 @@ def trim_and_normalise(audio: np.ndarray) -> np.ndarray:
     return audio.astype(np.float32)
 
 
-def render(word: str, voice: Voice, *, pitch: float, rate: float):
-    """`word` spoken by `voice`: float32 [samples] at 8 kHz, trimmed and
-    normalised. `pitch` and `rate` are in [0, 1]: 0 the lowest / slowest
-    setting used, 1 the highest / fastest."""
+def render(text: str, voice: Voice, *, pitch: float, rate: float):
+    """`text` (a word, or words with commas for pauses) spoken by `voice`:
+    float32 [samples] at 8 kHz, trimmed and normalised. `pitch` and `rate`
+    are in [0, 1]: 0 the lowest / slowest setting used, 1 the highest /
+    fastest."""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "word.wav"
         if voice.engine == "espeak-ng":
@@ -189,7 +190,7 @@ def render(word: str, voice: Voice, *, pitch: float, rate: float):
                 "60",
                 "-w",
                 str(path),
-                word,
+                text,
             ]
         else:
             command = [
@@ -201,24 +202,22 @@ def render(word: str, voice: Voice, *, pitch: float, rate: float):
                 "--setf",
                 f"int_f0_target_mean={90 + 110 * pitch:.1f}",
                 "-t",
-                word,
+                text,
                 "-o",
                 str(path),
             ]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
         audio, sample_rate = _read(path.read_bytes())
     if not np.any(audio):
-        raise DataError(f"{voice.label} rendered {word!r} as silence")
+        raise DataError(f"{voice.label} rendered {text!r} as silence")
     return trim_and_normalise(resample(audio, sample_rate, SAMPLE_RATE))
 
 
-def generate(
-    count: int, *, seed: int = 0, voices=None, flite_share: float = 1 / 3
-) -> dict:
-    """`count` utterances, digits cycling 0-9, each with a seeded random
-    voice, pitch and rate. A `flite_share` of the utterances use flite's
-    few voices (when both engines are there), the rest espeak-ng's many.
-    Returns {"audio": [float32 arrays], "digits", "voices": labels}."""
+def voice_picker(voices=None, *, flite_share: float = 1 / 3):
+    """A function rng -> (Voice, pitch, rate): a seeded random voice of
+    `voices` (default: every installed one), a `flite_share` of the draws
+    from flite's few voices (when both engines are there), the rest from
+    espeak-ng's many; pitch and rate uniform in [0, 1]."""
     voices = available_voices() if voices is None else list(voices)
     if not voices:
         raise DataError(
@@ -232,42 +231,74 @@ def generate(
     names = sorted(engines)
     weights = np.array([shares.get(name, 1.0) for name in names])
     weights = weights / weights.sum()
+
+    def pick(rng: np.random.Generator):
+        engine = engines[names[rng.choice(len(names), p=weights)]]
+        voice = engine[rng.integers(len(engine))]
+        pitch, rate = rng.uniform(size=2)
+        return voice, pitch, rate
+
+    return pick
+
+
+def generate(
+    count: int, *, seed: int = 0, voices=None, flite_share: float = 1 / 3
+) -> dict:
+    """`count` utterances, digits cycling 0-9, each with a seeded random
+    voice, pitch and rate (`voice_picker`). Returns {"audio": [float32
+    arrays], "digits", "voices": labels}."""
+    pick = voice_picker(voices, flite_share=flite_share)
     rng = np.random.default_rng(seed)
     audio, digits, labels = [], [], []
     for index in range(count):
         digit = index % 10
-        engine = engines[names[rng.choice(len(names), p=weights)]]
-        voice = engine[rng.integers(len(engine))]
-        pitch, rate = rng.uniform(size=2)
+        voice, pitch, rate = pick(rng)
         audio.append(render(DIGIT_WORDS[digit], voice, pitch=pitch, rate=rate))
         digits.append(digit)
         labels.append(voice.label)
     return {"audio": audio, "digits": np.array(digits), "voices": labels}
 
 
-def write_arrays(path, count: int, *, seed: int = 0) -> Path:
-    """Generates (or reuses) the .npz of `count` utterances with `seed`,
-    in `bench.speaker_independent_arrays`' layout."""
+def is_cached(path, count: int, seed: int) -> bool:
+    """Whether `path` is a `write_arrays`-style file of `count` utterances
+    made with `seed`."""
+    if not Path(path).exists():
+        return False
+    with np.load(path) as cached:
+        return int(cached["count"]) == count and int(cached["seed"]) == seed
+
+
+def save_audio(path, audio, **arrays) -> Path:
+    """Writes float audio in [-1, 1] as int16 `samples` with `offsets` (row
+    i is samples[offsets[i]:offsets[i + 1]]) plus `arrays`, to a .npz."""
     path = Path(path)
-    if path.exists():
-        with np.load(path) as cached:
-            if int(cached["count"]) == count and int(cached["seed"]) == seed:
-                return path
-    data = generate(count, seed=seed)
-    samples = [np.round(a * 32767).astype(np.int16) for a in data["audio"]]
+    samples = [np.round(a * 32767).astype(np.int16) for a in audio]
     lengths = [len(s) for s in samples]
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
         samples=np.concatenate(samples),
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
+        **arrays,
+    )
+    return path
+
+
+def write_arrays(path, count: int, *, seed: int = 0) -> Path:
+    """Generates (or reuses) the .npz of `count` utterances with `seed`,
+    in `bench.speaker_independent_arrays`' layout."""
+    if is_cached(path, count, seed):
+        return Path(path)
+    data = generate(count, seed=seed)
+    return save_audio(
+        path,
+        data["audio"],
         digits=data["digits"],
         speakers=np.array(data["voices"]),
         indexes=np.arange(count),
         count=count,
         seed=seed,
     )
-    return path
 
 
 def _read_arrays(path, count: int | None):

@@ -81,6 +81,14 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         "--test-utterances", type=positive_int, default=300
     )
     data.add_argument(
+        "--validation-speakers",
+        type=common.speakers,
+        default=None,
+        help="speakers whose recordings make the validation utterances, "
+        "e.g. george: model selection on an unseen voice (default: a "
+        "seeded 10%% of the training speakers' recordings)",
+    )
+    data.add_argument(
         "--synthetic",
         nargs="+",
         default=None,
@@ -195,6 +203,7 @@ def load_data(args, front_end, factor: int):
             num_utterances=sizes,
             config=config,
             holdout_speakers=args.holdout_speakers,
+            validation_speakers=args.validation_speakers,
             seed=args.seed,
         )
     except ValueError as error:
@@ -406,8 +415,10 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "all_zero_audio": "no valid frame: digits is b'' (empty string)",
         "synthetic": synthetic_summary(args),
         "data": f"connected digits from FSDD; train speakers "
-        f"{list(corpus.speakers['train'])}, test "
-        f"{list(corpus.speakers['test'])}",
+        f"{list(corpus.speakers['train'])}, validation "
+        f"{list(corpus.speakers['validation'])}"
+        f"{'' if args.validation_speakers else ' (other recordings)'}, "
+        f"test {list(corpus.speakers['test'])}",
         "metrics": metrics,
         "parameters": model.count_params(),
     }
@@ -478,6 +489,9 @@ def train_task(args, strategy) -> runner.Trained | None:
         model_config=args.model_args or {},
         data={
             "holdout_speakers": list(args.holdout_speakers),
+            "validation_speakers": list(corpus.speakers["validation"])
+            if args.validation_speakers
+            else None,
             "synthetic": synthetic_summary(args),
         },
         export=export_plan(

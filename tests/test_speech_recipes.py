@@ -125,6 +125,7 @@ def connected(recordings, tmp_path_factory):
         "--synthetic",
         str(write_synthetic(tmp_path)),
         str(write_phrases(tmp_path)),
+        *("--validation-speakers", "jackson"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return tmp_path, recorded_metrics(tmp_path)
@@ -184,9 +185,16 @@ def test_connected_digits_smoke_run_and_export(connected):
     assert recorded["data"]["synthetic"] == (
         "synthetic.npz, 2 utterances; phrases.npz, 2 utterances"
     )
+    # Model selection on a voice the model does not train on.
+    assert recorded["data"]["validation_speakers"] == ["jackson"]
     assert (tmp_path / "run" / "curves.png").exists()
     version = tmp_path / "models" / "connected_digits" / "3"
-    assert (version / "assets.extra" / "model_card.json").exists()
+    card = json.loads(
+        (version / "assets.extra" / "model_card.json").read_text()
+    )
+    assert "train speakers ['george'], validation ['jackson'], test" in (
+        card["data"]
+    )
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     audio = np.zeros((2, 6000), np.float32)
     audio[0] = np.resize(tone(1, 0, 9), 6000)

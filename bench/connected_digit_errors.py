@@ -1,15 +1,17 @@
 """Where a connected-digit model errs on the held-out speaker, and what an
 average of models gains.
 
-Rebuilds the recipe's test utterances (`recipes.connected_digits` with the
-same `--seed`, `--holdout-speakers` and `--test-utterances`: the test
-split's synthesis depends on nothing else), runs each model, decodes
+Rebuilds the recipe's test (or validation) utterances
+(`recipes.connected_digits` with the same `--seed`, `--holdout-speakers`
+and `--test-utterances`: a split's synthesis depends on nothing else),
+runs each model, decodes
 greedily and aligns every hypothesis with its reference (a minimum edit
 path), then counts substitutions (reference digit -> decoded digit),
 deletions and insertions per digit. With several models it also scores
 the average of their per-frame probabilities (the models must share the
 front end and time reduction, as every `pyramid_lstm` of the recipe
-does), the cheapest ensemble a CTC model allows.
+does), arithmetic and geometric, the cheapest ensembles a CTC model
+allows.
 
     python -m bench.connected_digit_errors \\
         --data ../shared/data/fsdd_5speakers.tar.gz --data-dir /tmp/cd/tfds \\
@@ -138,19 +140,21 @@ def model_probabilities(path, batches) -> np.ndarray:
     return probabilities, np.concatenate(lengths)
 
 
-def test_utterances(args) -> list:
-    """The recipe's test utterances for these arguments."""
+def split_utterances(args) -> list:
+    """The recipe's utterances of `args.split` for these arguments (each
+    split is synthesised from its own seeded stream, so the first N are
+    the same whatever the other splits' sizes)."""
     import zoo.data
     from recipes import speech_common
 
     recordings = speech_common.load_recordings(args)
     corpus = zoo.data.make_connected_digits(
         recordings,
-        num_utterances={"validation": 1, "test": args.test_utterances},
+        num_utterances={args.split: args.utterances},
         holdout_speakers=args.holdout_speakers,
         seed=args.seed,
     )
-    return corpus.utterances["test"]
+    return corpus.utterances[args.split]
 
 
 def batched_audio(utterances, batch_size: int = 32):
@@ -194,7 +198,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--test-utterances", type=int, default=300)
+    parser.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="validation: the other recordings of the training speakers, "
+        "never trained on (choose an average's form there, not on test)",
+    )
+    parser.add_argument(
+        "--utterances",
+        "--test-utterances",
+        type=int,
+        default=300,
+        help="how many utterances of --split (the recipe's "
+        "--test-utterances for test)",
+    )
     parser.add_argument("--holdout-speakers", nargs="+", default=["theo"])
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--models", nargs="+", required=True)
@@ -204,7 +222,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    utterances = test_utterances(args)
+    utterances = split_utterances(args)
     references = [[int(d) for d in u.digits] for u in utterances]
     total = sum(len(r) for r in references)
     results = {}
@@ -219,15 +237,21 @@ def main(argv=None) -> int:
         if any(np.any(other != lengths[0]) for other in lengths[1:]):
             raise SystemExit("the models' output lengths differ: no average")
         frames = max(p.shape[1] for p, _ in results.values())
-        average = np.mean(
+        stacked = np.stack(
             [
                 np.pad(p, ((0, 0), (0, frames - p.shape[1]), (0, 0)))
                 for p, _ in results.values()
-            ],
-            axis=0,
+            ]
         )
-        counts = error_counts(references, greedy(average, lengths[0]))
-        lines += table(f"average of {len(results)}", counts, total)
+        averages = {
+            "probabilities": stacked.mean(axis=0),
+            # The geometric mean: a frame's class must be likely under
+            # every model, so misaligned CTC peaks vote less for blank.
+            "log-probabilities": np.log(stacked + 1e-9).mean(axis=0),
+        }
+        for form, average in averages.items():
+            counts = error_counts(references, greedy(average, lengths[0]))
+            lines += table(f"average of {len(results)} ({form})", counts, total)
     text = "\n".join(lines)
     print(text)
     if args.output:

@@ -121,6 +121,15 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         action="store_true",
         help="with --from-checkpoint: only evaluate (and export)",
     )
+    model.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=None,
+        metavar="KERAS",
+        help="evaluate (and export) the average of these .keras models' "
+        "per-frame probabilities (runs' best.keras of this recipe, one "
+        "front end); no training",
+    )
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
@@ -129,6 +138,10 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     args.holdout_speakers = args.holdout_speakers or ("theo",)
     if args.synthetic_utterances and not args.synthetic:
         parser.error("--synthetic-utterances needs --synthetic")
+    if args.ensemble and args.from_checkpoint:
+        parser.error("--ensemble and --from-checkpoint exclude each other")
+    if args.ensemble and len(args.ensemble) < 2:
+        parser.error("--ensemble needs two or more models")
     common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}"
@@ -160,6 +173,57 @@ class PackedCTC(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         return ops.mean(self.call(y_true, ops.cast(y_pred, "float32")))
+
+
+@keras.saving.register_keras_serializable(package="zoo_recipes")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """The logits of an average of models: log((1/K) sum_k softmax(z_k)).
+
+    Call arguments: a list of K logits tensors [batch, time, classes] with
+    one mask (the models share their front end and time reduction, so
+    their masks are the same); returns log-probabilities of the same
+    shape, which softmax and CTC decoding take as logits.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        log_probabilities = ops.stack(
+            [ops.log_softmax(ops.cast(x, "float32"), axis=-1) for x in inputs]
+        )
+        count = ops.cast(len(inputs), "float32")
+        return ops.logsumexp(log_probabilities, axis=0) - ops.log(count)
+
+    def compute_mask(self, inputs, mask=None):
+        return None if mask is None else mask[0]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
+    """(model, first member's encoder): raw audio -> one front end -> each
+    member's encoder -> `MeanProbabilityLogits`."""
+    members = [keras.saving.load_model(path, compile=False) for path in paths]
+    front_end = members[0].get_layer("front_end")
+    encoders = []
+    for index, (path, member) in enumerate(zip(paths, members, strict=True)):
+        if member.get_layer("front_end").get_config() != front_end.get_config():
+            common.fail(
+                f"--ensemble {path!r} has another front end than "
+                f"{paths[0]!r}: their frames would not line up"
+            )
+        encoder = member.layers[-1]  # audio -> front end -> encoder
+        encoder.name = f"member_{index}_{encoder.name}"
+        encoders.append(encoder)
+    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
+    features = front_end(audio)
+    logits = MeanProbabilityLogits(name="mean_probability")(
+        [encoder(features) for encoder in encoders]
+    )
+    return keras.Model(audio, logits, name=f"{NAME}_ensemble"), encoders[0]
 
 
 def reduction_factor(encoder) -> int:
@@ -414,6 +478,7 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "no valid frame: digits is b'' (empty string)",
         "synthetic": synthetic_summary(args),
+        "ensemble": ensemble_summary(args.ensemble) if args.ensemble else None,
         "data": f"connected digits from FSDD; train speakers "
         f"{list(corpus.speakers['train'])}, validation "
         f"{list(corpus.speakers['validation'])}"
@@ -433,8 +498,29 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
     )
 
 
+def ensemble_summary(paths) -> dict:
+    """The card's record of an ensemble: each member's path and, where its
+    run's metrics.json lies beside it, the command that trained it."""
+    members = []
+    for path in paths:
+        record = Path(path).parent / "metrics.json"
+        command = None
+        if record.exists():
+            command = json.loads(record.read_text()).get("run", {})
+            command = command.get("command")
+        members.append({"path": str(path), "command": command})
+    return {
+        "members": members,
+        "combination": "logits = log of the mean of the members' per-frame "
+        "softmax probabilities",
+    }
+
+
 def make_model(args) -> tuple[keras.Model, keras.Model]:
-    """(model, encoder): built, or loaded with --from-checkpoint."""
+    """(model, encoder): built, loaded with --from-checkpoint, or the
+    average of --ensemble's models."""
+    if args.ensemble:
+        return ensemble_model(args.ensemble)
     if not args.from_checkpoint:
         return build_model(args)
     model = keras.saving.load_model(args.from_checkpoint)
@@ -450,7 +536,7 @@ def train_task(args, strategy) -> runner.Trained | None:
     factor = reduction_factor(encoder)
     datasets, corpus = load_data(args, model.get_layer("front_end"), factor)
     history, train_seconds = None, 0.0
-    if not (args.from_checkpoint and args.skip_training):
+    if not (args.ensemble or (args.from_checkpoint and args.skip_training)):
         model, history, train_seconds = common.fit(
             args,
             strategy,
@@ -475,6 +561,7 @@ def train_task(args, strategy) -> runner.Trained | None:
         "epochs_run": epochs_run,
         "time_reduction": factor,
         "checkpoint": args.from_checkpoint,
+        "ensemble": args.ensemble,
     }
     return runner.Trained(
         model=model,
@@ -485,6 +572,7 @@ def train_task(args, strategy) -> runner.Trained | None:
             "seconds_per_epoch": round(train_seconds / max(epochs_run, 1), 1),
             "time_reduction": factor,
             "checkpoint": args.from_checkpoint,
+            "ensemble": args.ensemble,
         },
         model_config=args.model_args or {},
         data={

@@ -7,6 +7,7 @@ exports a SavedModel and reloads it in a process that never imports zoo.
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -192,9 +193,8 @@ def test_connected_digits_smoke_run_and_export(connected):
     card = json.loads(
         (version / "assets.extra" / "model_card.json").read_text()
     )
-    assert "train speakers ['george'], validation ['jackson'], test" in (
-        card["data"]
-    )
+    expected = "train speakers ['george'], validation ['jackson'], test"
+    assert expected in card["data"]
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     audio = np.zeros((2, 6000), np.float32)
     audio[0] = np.resize(tone(1, 0, 9), 6000)
@@ -427,3 +427,48 @@ def test_synthetic_files_too_small_or_missing(tmp_path):
     utterances = connected_digits.synthetic_utterances(args, config)
     assert [u.transcript for u in utterances[2:]] == ["4", "42"]
     assert all(len(u.digits) >= 1 for u in utterances[:2])
+
+
+def test_ensemble_averages_the_members_probabilities(connected, tmp_path):
+    trained, _ = connected
+    # A second member: the smoke model, freshly initialised.
+    args = connected_digits.parse_args(["--smoke"])
+    fresh, _ = connected_digits.build_model(args)
+    fresh.save(tmp_path / "fresh.keras")
+    paths = [str(trained / "run" / "best.keras"), str(tmp_path / "fresh.keras")]
+    ensemble, encoder = connected_digits.ensemble_model(paths)
+    assert connected_digits.reduction_factor(encoder) == 2
+    audio = np.zeros((2, 6000), np.float32)
+    audio[0] = np.resize(tone(1, 0, 9), 6000)
+    audio[1, :2400] = tone(4, 1, 9)
+    members = [
+        keras.saving.load_model(path, compile=False).predict_on_batch(audio)
+        for path in paths
+    ]
+    expected = np.log(
+        np.mean([keras.ops.softmax(m, axis=-1) for m in members], axis=0)
+    )
+    logits = np.asarray(ensemble.predict_on_batch(audio))
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    # Saved and reloaded (how another backend's export reaches TensorFlow).
+    ensemble.save(tmp_path / "ensemble.keras")
+    again = keras.saving.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(
+        np.asarray(again.predict_on_batch(audio)), logits, atol=1e-6
+    )
+    summary = connected_digits.ensemble_summary(paths)
+    assert "--smoke" in summary["members"][0]["command"]
+    assert summary["members"][1]["command"] is None
+
+
+def test_ensemble_arguments(capsys):
+    for argv, message in (
+        (["--ensemble", "a.keras"], "two or more"),
+        (
+            ["--ensemble", "a.keras", "b.keras", "--from-checkpoint", "c"],
+            "exclude each other",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            connected_digits.parse_args(argv)
+        assert message in capsys.readouterr().err

@@ -360,14 +360,21 @@ def load_recordings(path, count: int | None = None) -> list:
     ]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def generator_main(argv, doc: str, write, default_count: int) -> int:
+    """The command line of a generator module (`doc` its docstring):
+    DESTINATION [--count N] [--seed S] -> `write(destination, count,
+    seed=seed)`; prints the path."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("destination", help="the .npz to write")
-    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--count", type=int, default=default_count)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(write_arrays(args.destination, args.count, seed=args.seed))
+    print(write(args.destination, args.count, seed=args.seed))
     return 0
+
+
+def main(argv=None) -> int:
+    return generator_main(argv, __doc__, write_arrays, 2000)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ or flite (`apt-get install espeak-ng flite`).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -142,13 +141,7 @@ def load_phrases(path, count: int | None = None) -> list[Phrase]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("destination", help="the .npz to write")
-    parser.add_argument("--count", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(write_arrays(args.destination, args.count, seed=args.seed))
-    return 0
+    return synthetic_digits.generator_main(argv, __doc__, write_arrays, 3000)
 
 
 if __name__ == "__main__":

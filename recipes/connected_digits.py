@@ -206,7 +206,12 @@ class MeanProbabilityLogits(keras.layers.Layer):
 def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
     """(model, first member's encoder): raw audio -> one front end -> each
     member's encoder -> `MeanProbabilityLogits`."""
-    members = [keras.saving.load_model(path, compile=False) for path in paths]
+    members = []
+    for path in paths:
+        try:
+            members.append(keras.saving.load_model(path, compile=False))
+        except (OSError, ValueError) as error:
+            common.fail(f"cannot load --ensemble {path!r}: {error}")
     front_end = members[0].get_layer("front_end")
     encoders = []
     for index, (path, member) in enumerate(zip(paths, members, strict=True)):
@@ -504,11 +509,8 @@ def ensemble_summary(paths) -> dict:
     members = []
     for path in paths:
         record = Path(path).parent / "metrics.json"
-        command = None
-        if record.exists():
-            command = json.loads(record.read_text()).get("run", {})
-            command = command.get("command")
-        members.append({"path": str(path), "command": command})
+        run = json.loads(record.read_text())["run"] if record.exists() else {}
+        members.append({"path": str(path), "command": run.get("command")})
     return {
         "members": members,
         "combination": "logits = log of the mean of the members' per-frame "

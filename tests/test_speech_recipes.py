@@ -461,7 +461,10 @@ def test_ensemble_averages_the_members_probabilities(connected, tmp_path):
     assert summary["members"][1]["command"] is None
 
 
-def test_ensemble_arguments(capsys):
+def test_ensemble_arguments(capsys, tmp_path):
+    missing = str(tmp_path / "absent.keras")
+    with pytest.raises(DataError, match="cannot load --ensemble .*absent"):
+        connected_digits.ensemble_model([missing, missing])
     for argv, message in (
         (["--ensemble", "a.keras"], "two or more"),
         (

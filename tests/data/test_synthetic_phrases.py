@@ -80,3 +80,25 @@ def test_renders_phrases_reproducibly_and_caches(tmp_path):
     assert path.stat().st_mtime_ns == modified
     assert synthetic_phrases.is_phrase_file(path)
     assert len(synthetic_phrases.load_phrases(path)) == 2
+
+
+def test_a_digits_file_is_not_taken_for_phrases(tmp_path, monkeypatch):
+    path = tmp_path / "s.npz"
+    np.savez(path, digits=np.arange(2), count=2, seed=1)
+    assert not synthetic_phrases.synthetic_digits.is_cached(
+        path, 2, 1, "transcripts"
+    )
+    assert synthetic_phrases.synthetic_digits.is_cached(path, 2, 1, "digits")
+    # Written through a temporary file: nothing half-written is left.
+    monkeypatch.setattr(
+        synthetic_phrases,
+        "generate",
+        lambda count, seed: {
+            "audio": [np.zeros(80, np.float32)] * count,
+            "transcripts": ["7"] * count,
+            "voices": ["flite:slt"] * count,
+        },
+    )
+    synthetic_phrases.write_arrays(path, 2, seed=1)
+    assert synthetic_phrases.is_phrase_file(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -259,35 +260,44 @@ def generate(
     return {"audio": audio, "digits": np.array(digits), "voices": labels}
 
 
-def is_cached(path, count: int, seed: int) -> bool:
-    """Whether `path` is a `write_arrays`-style file of `count` utterances
-    made with `seed`."""
+def is_cached(path, count: int, seed: int, labels: str) -> bool:
+    """Whether `path` is a generator's file of `count` utterances made with
+    `seed` whose labels are the array `labels` ("digits" here,
+    "transcripts" for `synthetic_phrases`)."""
     if not Path(path).exists():
         return False
     with np.load(path) as cached:
-        return int(cached["count"]) == count and int(cached["seed"]) == seed
+        return (
+            labels in cached.files
+            and int(cached["count"]) == count
+            and int(cached["seed"]) == seed
+        )
 
 
 def save_audio(path, audio, **arrays) -> Path:
     """Writes float audio in [-1, 1] as int16 `samples` with `offsets` (row
-    i is samples[offsets[i]:offsets[i + 1]]) plus `arrays`, to a .npz."""
+    i is samples[offsets[i]:offsets[i + 1]]) plus `arrays`, to a .npz;
+    through a temporary file, so an interrupted write leaves no file."""
     path = Path(path)
     samples = [np.round(a * 32767).astype(np.int16) for a in audio]
     lengths = [len(s) for s in samples]
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        path,
-        samples=np.concatenate(samples),
-        offsets=np.concatenate([[0], np.cumsum(lengths)]),
-        **arrays,
-    )
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as file:
+        np.savez_compressed(
+            file,
+            samples=np.concatenate(samples),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]),
+            **arrays,
+        )
+    os.replace(partial, path)
     return path
 
 
 def write_arrays(path, count: int, *, seed: int = 0) -> Path:
     """Generates (or reuses) the .npz of `count` utterances with `seed`,
     in `bench.speaker_independent_arrays`' layout."""
-    if is_cached(path, count, seed):
+    if is_cached(path, count, seed, "digits"):
         return Path(path)
     data = generate(count, seed=seed)
     return save_audio(

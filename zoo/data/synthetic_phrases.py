@@ -93,7 +93,7 @@ def generate(
 
 def write_arrays(path, count: int, *, seed: int = 0) -> Path:
     """Generates (or reuses) the .npz of `count` phrases with `seed`."""
-    if synthetic_digits.is_cached(path, count, seed):
+    if synthetic_digits.is_cached(path, count, seed, "transcripts"):
         return Path(path)
     data = generate(count, seed=seed)
     return synthetic_digits.save_audio(

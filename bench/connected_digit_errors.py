@@ -92,17 +92,14 @@ def error_counts(references, hypotheses) -> dict:
     return counts
 
 
-def greedy(probabilities, lengths) -> list[list[int]]:
-    """Greedy CTC decoding: the best class per valid frame, repeats
+def greedy(scores, lengths) -> list[list[int]]:
+    """Greedy CTC decoding by the recipe's `decode`: the best class per
+    valid frame (of probabilities or log-probabilities alike), repeats
     merged, blanks (class 10) dropped."""
-    from recipes.connected_digits import BLANK
+    from recipes.connected_digits import decode
 
-    decoded = []
-    for row, length in zip(probabilities, lengths, strict=True):
-        best = np.argmax(row[:length], axis=-1)
-        merged = [c for k, c in enumerate(best) if k == 0 or c != best[k - 1]]
-        decoded.append([int(c) for c in merged if c != BLANK])
-    return decoded
+    scores = np.asarray(scores, np.float32)
+    return decode(scores, np.asarray(lengths, np.int32), "greedy")
 
 
 def model_probabilities(path, batches) -> np.ndarray:

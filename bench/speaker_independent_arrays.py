@@ -145,11 +145,13 @@ def build_model(args):
     from zoo.features import LogMelFrontEnd
     from zoo.features import SpecAugment
 
-    front = LogMelFrontEnd(num_mel_bins=args.mels, name="front_end")
+    front = LogMelFrontEnd(
+        num_mel_bins=args.mels, num_cepstra=args.cepstra, name="front_end"
+    )
     encoder = zoo.build(
         args.model,
         inputs="features",
-        feature_dim=args.mels,
+        feature_dim=front.feature_dim,
         num_classes=10,
         output_activation="softmax",
         **json.loads(args.model_args),
@@ -159,7 +161,7 @@ def build_model(args):
     if args.spec_augment:
         features = SpecAugment(
             frequency_masks=2,
-            frequency_width=args.mels // 5,
+            frequency_width=front.feature_dim // 5,
             time_masks=2,
             time_width=10,
             seed=args.seed,
@@ -347,6 +349,8 @@ def markdown(folds, meta) -> str:
             f", first {meta['pretrain_epochs']} epochs on the synthetic "
             "voices alone"
         )
+    cepstra = meta.get("cepstra")
+    cepstra = f", first {cepstra} cepstra (MFCC)" if cepstra else ""
     augmentation = f"on (speed ±{meta['speed']})" if meta["augment"] else "off"
     accuracies = [fold["test_accuracy"] for fold in folds]
     worst = min(folds, key=lambda fold: fold["test_accuracy"])
@@ -357,7 +361,7 @@ def markdown(folds, meta) -> str:
         f"Backend: {meta['backend']}, device {meta['device']}; versions "
         f"{meta['versions']}; {meta['date']}  ",
         f"Model: `{meta['model']}` {meta['model_args']} on LogMelFrontEnd "
-        f"({meta['mels']} mels){spec}"
+        f"({meta['mels']} mels{cepstra}){spec}"
         f"; {meta['epochs']} epochs, batch {meta['batch_size']}, Adam "
         f"{meta['learning_rate']} cosine; augmentation "
         f"{augmentation}.",
@@ -430,6 +434,7 @@ def run(args) -> int:
                 "model",
                 "model_args",
                 "mels",
+                "cepstra",
                 "spec_augment",
                 "epochs",
                 "batch_size",
@@ -494,6 +499,12 @@ def parse_args(argv):
         help="JSON of builder overrides",
     )
     runner.add_argument("--mels", type=int, default=40)
+    runner.add_argument(
+        "--cepstra",
+        type=int,
+        default=None,
+        help="MFCCs: the first K DCT coefficients of the log-mels instead",
+    )
     runner.add_argument("--epochs", type=int, default=40)
     runner.add_argument("--batch-size", type=int, default=32)
     runner.add_argument("--learning-rate", type=float, default=2e-3)

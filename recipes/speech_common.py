@@ -159,7 +159,7 @@ def audio_model(encoder_name: str, front_end: dict, name: str, **encoder_args):
     encoder = zoo.build(
         encoder_name,
         inputs="features",
-        feature_dim=front.num_mel_bins,
+        feature_dim=front.feature_dim,
         **encoder_args,
     )
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")

@@ -146,3 +146,18 @@ def test_pretraining_needs_synthetic_voices(tmp_path, capsys):
     )
     assert code == 2
     assert "--pretrain-epochs needs --synthetic" in capsys.readouterr().out
+
+
+def test_cepstra_option_feeds_mfccs_to_the_encoder():
+    args = arrays.parse_args(
+        ["run", "unused.npz", "--cepstra", "13", "--no-spec-augment"]
+    )
+    args.train_size, args.pretrain_size = 64, 0
+    model, trainer = arrays.build_model(args)
+    assert trainer is model
+    assert model.get_layer("front_end").feature_dim == 13
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 4000))
+    assert tuple(model.predict(audio.astype(np.float32), verbose=0).shape) == (
+        2,
+        10,
+    )

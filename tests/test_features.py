@@ -136,3 +136,33 @@ def test_spec_augment_config_and_bad_arguments():
     for bad in (-1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="frequency_masks"):
             SpecAugment(frequency_masks=bad)
+
+
+def test_cepstra_are_the_orthonormal_dct_of_the_log_mels():
+    from scipy.fft import dct
+
+    mels, cepstra = LogMelFrontEnd(num_mel_bins=24), 13
+    mfcc = LogMelFrontEnd(num_mel_bins=24, num_cepstra=cepstra)
+    audio = chirp(0.6)[None]
+    valid = int(mels.valid_frames(audio)[0])
+    # Undo nothing: rebuild the expected MFCCs from the mel spectrogram.
+    power = np.asarray(mels.spectrogram(audio))[0].T[:valid]
+    expected = dct(np.log(power + 1e-6), type=2, norm="ortho", axis=1)
+    expected = expected[:, :cepstra]
+    expected = (expected - expected.mean(0)) / np.sqrt(expected.var(0) + 1e-3)
+    features = np.asarray(mfcc(audio))[0]
+    assert features.shape[1] == cepstra == mfcc.feature_dim
+    np.testing.assert_allclose(features[:valid], expected, atol=2e-3)
+    assert not features[valid:].any()  # padding stays maskable
+    assert mfcc.compute_output_shape((1, RATE)) == (1, 101, cepstra)
+
+
+def test_cepstra_config_round_trip_and_bad_counts():
+    layer = LogMelFrontEnd(num_mel_bins=20, num_cepstra=13)
+    clone = LogMelFrontEnd.from_config(layer.get_config())
+    assert clone.num_cepstra == 13 and clone.feature_dim == 13
+    audio = chirp(0.4)[None]
+    np.testing.assert_allclose(clone(audio), layer(audio), atol=1e-6)
+    for bad in (0, 21, 2.5, True):
+        with pytest.raises(ValueError, match="num_cepstra"):
+            LogMelFrontEnd(num_mel_bins=20, num_cepstra=bad)

@@ -1,4 +1,5 @@
-"""The in-model audio front end: raw waveforms to normalised log-mel frames.
+"""The in-model audio front end: raw waveforms to normalised log-mel (or
+mel-cepstral) frames.
 
 Putting the features inside the model lets an exported SavedModel take raw
 8 kHz audio, so a client needs no feature code of its own and training and
@@ -8,6 +9,7 @@ serving can never disagree on the features.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from zoo.layers import validation
@@ -28,6 +30,15 @@ class LogMelFrontEnd(keras.layers.Layer):
         σ²[m]   = Σ_t v[t] (L[t, m] − μ[m])² / Σ_t v[t]
         y[t, m] = v[t] · (L[t, m] − μ[m]) / sqrt(σ²[m] + δ)
 
+    With `num_cepstra=K`, L is replaced by its first K mel-frequency
+    cepstral coefficients (MFCCs, Davis & Mermelstein 1980) before the
+    normalisation: C[t, k] = Σ_m L[t, m] · D[m, k], D the orthonormal
+    DCT-II, D[m, k] = s_k · cos(π k (m + ½) / M), s_0 = √(1/M),
+    s_k = √(2/M). The DCT decorrelates the bins and keeps the spectral
+    envelope in the low k, the classic input of frame-wise models; it also
+    destroys the locality along frequency that a 2-D convolution over
+    log-mels relies on (Sainath et al. 2015 use log-mels for that reason).
+
     Invalid frames (those whose centred FFT window reaches past n, i.e. into
     the padding) come out exactly zero, so the zoo's `inputs="features"`
     builders, which mask all-zero frames with `keras.layers.Masking`, ignore
@@ -46,13 +57,16 @@ class LogMelFrontEnd(keras.layers.Layer):
         max_frequency: highest mel edge, Hz; None for sample_rate / 2.
         log_offset: ε, added before the log.
         variance_epsilon: δ, added to the variance (keeps silence finite).
+        num_cepstra: None for log-mels; K (1 <= K <= num_mel_bins) for the
+            first K MFCCs instead.
 
     Call arguments:
         inputs: float32 [batch, samples] in [-1, 1], right-zero-padded.
             Audio shorter than `fft_length` is zero-padded to it.
 
     Output shape:
-        [batch, frames, num_mel_bins] with
+        [batch, frames, feature_dim] (`num_mel_bins`, or `num_cepstra`
+        when set) with
         frames = 1 + max(samples, fft_length) // frame_step;
         invalid frames are exactly zero (see `frame_mask`). All-zero audio
         has no valid frame: its features are all zero. NaN samples give NaN
@@ -80,6 +94,7 @@ class LogMelFrontEnd(keras.layers.Layer):
         max_frequency: float | None = None,
         log_offset: float = 1e-6,
         variance_epsilon: float = 1e-3,
+        num_cepstra: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -111,6 +126,19 @@ class LogMelFrontEnd(keras.layers.Layer):
                 "`variance_epsilon`, expected positive numbers, got "
                 f"{log_offset!r}, {variance_epsilon!r}."
             )
+        if num_cepstra is not None and not (
+            isinstance(num_cepstra, int)
+            and not isinstance(num_cepstra, bool)
+            and 1 <= num_cepstra <= num_mel_bins
+        ):
+            raise ValueError(
+                "Received an invalid value for argument `num_cepstra`, "
+                f"expected None or an integer in 1..num_mel_bins="
+                f"{num_mel_bins}, got {num_cepstra!r}."
+            )
+        self.num_cepstra = num_cepstra
+        # A constant, not a weight: the config fixes it.
+        self.dct = self.dct_matrix() if num_cepstra else None
         self.min_frequency = min_frequency
         self.max_frequency = max_frequency
         self.log_offset = log_offset
@@ -127,6 +155,19 @@ class LogMelFrontEnd(keras.layers.Layer):
             dtype="float32",
             name="mel_spectrogram",
         )
+
+    @property
+    def feature_dim(self) -> int:
+        """Channels per output frame: the cepstra if set, else the mels."""
+        return self.num_cepstra or self.num_mel_bins
+
+    def dct_matrix(self) -> np.ndarray:
+        """The orthonormal DCT-II, float32 [num_mel_bins, num_cepstra]."""
+        bins = self.num_mel_bins
+        m = np.arange(bins)[:, None] + 0.5
+        k = np.arange(self.num_cepstra)[None, :]
+        scale = np.where(k == 0, np.sqrt(1.0 / bins), np.sqrt(2.0 / bins))
+        return (scale * np.cos(np.pi * k * m / bins)).astype(np.float32)
 
     def valid_frames(self, inputs):
         """[batch, samples] -> the number of valid frames, int32 [batch].
@@ -183,6 +224,8 @@ class LogMelFrontEnd(keras.layers.Layer):
         # MelSpectrogram gives [batch, mels, frames]; the zoo wants time first.
         mel = ops.transpose(self.spectrogram(inputs), (0, 2, 1))
         log_mel = ops.log(mel + self.log_offset)
+        if self.num_cepstra:
+            log_mel = ops.matmul(log_mel, ops.convert_to_tensor(self.dct))
         mask = self.frame_mask(inputs, ops.shape(log_mel)[1])
         weights = ops.cast(mask, "float32")[:, :, None]
         count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
@@ -195,9 +238,9 @@ class LogMelFrontEnd(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
         if samples is None:
-            return (input_shape[0], None, self.num_mel_bins)
+            return (input_shape[0], None, self.feature_dim)
         frames = 1 + max(samples, self.fft_length) // self.frame_step
-        return (input_shape[0], frames, self.num_mel_bins)
+        return (input_shape[0], frames, self.feature_dim)
 
     def get_config(self):
         return {
@@ -211,6 +254,7 @@ class LogMelFrontEnd(keras.layers.Layer):
             "max_frequency": self.max_frequency,
             "log_offset": self.log_offset,
             "variance_epsilon": self.variance_epsilon,
+            "num_cepstra": self.num_cepstra,
         }
 
 

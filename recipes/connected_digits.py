@@ -74,12 +74,8 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = common.add_data_arguments(parser)
-    data.add_argument(
-        "--train-utterances", type=positive_int, default=3000
-    )
-    data.add_argument(
-        "--test-utterances", type=positive_int, default=300
-    )
+    data.add_argument("--train-utterances", type=positive_int, default=3000)
+    data.add_argument("--test-utterances", type=positive_int, default=300)
     data.add_argument(
         "--validation-speakers",
         type=common.speakers,
@@ -304,9 +300,9 @@ def load_data(args, front_end, factor: int):
     def train(epoch):
         # Shuffle and augmentation seeded by the epoch: a resumed run sees
         # the batches of an uninterrupted one.
-        dataset = train_source
+        # (--no-augment drops the perturbation, never the shuffle.)
+        dataset = epochs.shuffle(train_source, 512, args.seed, epoch)
         if args.augment:
-            dataset = epochs.shuffle(dataset, 512, args.seed, epoch)
             dataset = common.augmented(dataset, args.seed + epoch)
         return batches(dataset)
 

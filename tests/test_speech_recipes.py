@@ -475,3 +475,30 @@ def test_ensemble_arguments(capsys, tmp_path):
         with pytest.raises(SystemExit):
             connected_digits.parse_args(argv)
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("augment", [True, False])
+def test_connected_training_order_changes_every_epoch(
+    recordings, tmp_path, augment
+):
+    argv = smoke_args(recordings, tmp_path, "connected_digits")
+    args = connected_digits.parse_args(
+        argv + ([] if augment else ["--no-augment"])
+    )
+    args.train_utterances = 12  # --smoke keeps 4: too few to tell orders
+    args.smoke = False
+    front_end = LogMelFrontEnd(**connected_digits.FRONT_END)
+    datasets, _ = connected_digits.load_data(args, front_end, factor=4)
+
+    def order(epoch):
+        # Each utterance's digits identify it (augmentation changes the
+        # packed frame count in front of them).
+        return [
+            tuple(row[1:])
+            for _, packed in datasets["train"].for_epoch(epoch)
+            for row in packed.numpy().tolist()
+        ]
+
+    first = order(0)
+    assert sorted(first) == sorted(order(1))  # the same utterances
+    assert first != order(1) and first == order(0)  # reshuffled, seeded

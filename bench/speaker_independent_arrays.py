@@ -107,13 +107,18 @@ def load(path: str) -> dict:
     }
 
 
+def resampled(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Played `factor` times as fast (linear interpolation): tempo, pitch
+    and formants all move by `factor`."""
+    length = max(int(len(audio) / factor), 1)
+    return np.interp(
+        np.linspace(0, len(audio) - 1, length), np.arange(len(audio)), audio
+    ).astype(np.float32)
+
+
 def augment(audio: np.ndarray, rng: np.random.Generator, speed: float):
     """Speed (linear resampling), shift, gain and white noise; in [-1, 1]."""
-    factor = rng.uniform(1 - speed, 1 + speed)
-    length = max(int(len(audio) / factor), 1)
-    audio = np.interp(
-        np.linspace(0, len(audio) - 1, length), np.arange(len(audio)), audio
-    )
+    audio = resampled(audio, rng.uniform(1 - speed, 1 + speed))
     shift = rng.integers(0, SAMPLE_RATE // 10 + 1)
     audio = np.concatenate([np.zeros(shift), audio])
     audio = audio * 10 ** (rng.uniform(-6, 6) / 20)
@@ -311,28 +316,72 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
     seconds = time.perf_counter() - start
     model.set_weights(best_weights)
     probabilities = model.predict(x_test, batch_size=256, verbose=0)
-    predictions = np.argmax(probabilities, -1)
-    accuracy = float(np.mean(predictions == y_test))
-    confusion = np.zeros((10, 10), np.int64)
-    np.add.at(confusion, (y_test, predictions), 1)
-    print(f"{speaker}: test accuracy {accuracy:.4f}", flush=True)
-    return {
+    scores = scored(probabilities, y_test)
+    print(f"{speaker}: test accuracy {scores['test_accuracy']:.4f}", flush=True)
+    fold = {
         "speaker": speaker,
-        "test_accuracy": accuracy,
         "test_recordings": int(len(test)),
         "best_val_accuracy": float(best),
         "training_s": seconds,
         # The 1-, 5- and 15-minute load averages when the fold ended (the
         # CPU is shared: wall times depend on them).
         "load_average": [round(value, 2) for value in os.getloadavg()],
+        **scores,
+        "history": history,
+    }
+    if args.test_speeds:
+        # Test-time speed perturbation: the mean probabilities over copies
+        # of each test recording played at these speeds.
+        copies = [
+            model.predict(
+                padded([resampled(data["audio"][i], f) for i in test], length),
+                batch_size=256,
+                verbose=0,
+            )
+            for f in args.test_speeds
+        ]
+        fold["test_speeds"] = scored(np.mean(copies, axis=0), y_test)
+        accuracy = fold["test_speeds"]["test_accuracy"]
+        print(f"{speaker}: at speeds {args.test_speeds} {accuracy:.4f}")
+    return fold
+
+
+def scored(probabilities: np.ndarray, digits: np.ndarray) -> dict:
+    """Accuracy, confusion and the per-recording probabilities of a fold."""
+    predictions = np.argmax(probabilities, -1)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (digits, predictions), 1)
+    return {
+        "test_accuracy": float(np.mean(predictions == digits)),
         # Rows: the spoken digit; columns: the predicted one.
         "confusion": confusion.tolist(),
         # Per test recording, in the fold's test order, so that runs can be
-        # averaged afterwards (bench.loso_ensemble).
-        "test_digits": y_test.tolist(),
+        # averaged afterwards (bench.loso_levers "label=a.json+b.json").
+        "test_digits": digits.tolist(),
         "test_probabilities": np.round(probabilities, 5).tolist(),
-        "history": history,
     }
+
+
+def write_results(directory: Path, name: str, meta: dict, folds) -> None:
+    """`name`.json and .md; with --test-speeds also `name`_test_speeds.*,
+    the same folds scored on the speed-perturbed copies."""
+    runs = {name: (meta, folds)}
+    if meta.get("test_speeds"):
+        runs[f"{name}_test_speeds"] = (
+            {**meta, "scored": f"mean over test speeds {meta['test_speeds']}"},
+            [
+                {
+                    **{k: v for k, v in fold.items() if k != "test_speeds"},
+                    **fold["test_speeds"],
+                }
+                for fold in folds
+            ],
+        )
+    for stem, (run_meta, run_folds) in runs.items():
+        (directory / f"{stem}.json").write_text(
+            json.dumps({"meta": run_meta, "folds": run_folds}, indent=2) + "\n"
+        )
+        (directory / f"{stem}.md").write_text(markdown(run_folds, run_meta))
 
 
 def markdown(folds, meta) -> str:
@@ -364,7 +413,12 @@ def markdown(folds, meta) -> str:
         f"({meta['mels']} mels{cepstra}){spec}"
         f"; {meta['epochs']} epochs, batch {meta['batch_size']}, Adam "
         f"{meta['learning_rate']} cosine; augmentation "
-        f"{augmentation}.",
+        f"{augmentation}."
+        + (
+            f" Test accuracy: the {meta['scored']}."
+            if meta.get("scored")
+            else ""
+        ),
         "",
         "| held-out speaker | test accuracy | best validation accuracy | "
         "training s |",
@@ -446,6 +500,7 @@ def run(args) -> int:
                 "synthetic_ratio",
                 "adversarial",
                 "pretrain_epochs",
+                "test_speeds",
             )
         },
     }
@@ -466,12 +521,22 @@ def run(args) -> int:
     for speaker in speakers:
         folds.append(run_fold(data, speaker, args, models, initial_weights))
         # Written after every fold, so a stopped run keeps its folds.
-        (directory / f"{args.name}.json").write_text(
-            json.dumps({"meta": meta, "folds": folds}, indent=2) + "\n"
-        )
-        (directory / f"{args.name}.md").write_text(markdown(folds, meta))
+        write_results(directory, args.name, meta, folds)
     print(markdown(folds, meta))
     return 0
+
+
+def speeds(text: str) -> list[float]:
+    """'0.9,1,1.1' -> [0.9, 1.0, 1.1], each a positive factor."""
+    try:
+        factors = [float(part) for part in text.split(",")]
+    except ValueError:
+        factors = []
+    if not factors or min(factors) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected positive comma-separated factors, got {text!r}"
+        )
+    return factors
 
 
 def parse_args(argv):
@@ -510,6 +575,13 @@ def parse_args(argv):
     runner.add_argument("--learning-rate", type=float, default=2e-3)
     runner.add_argument("--speed", type=float, default=0.15)
     runner.add_argument("--max-samples", type=int, default=12000)
+    runner.add_argument(
+        "--test-speeds",
+        type=speeds,
+        default=None,
+        help="e.g. 0.9,1,1.1: also score the mean prediction over test "
+        "copies at these speeds (written as NAME_test_speeds.json)",
+    )
     runner.add_argument(
         "--limit", type=int, default=None, help="at most N training examples"
     )

@@ -161,3 +161,53 @@ def test_cepstra_option_feeds_mfccs_to_the_encoder():
         2,
         10,
     )
+
+
+def test_resampled_and_speeds():
+    ramp = np.arange(1000, dtype=np.float32)
+    assert len(arrays.resampled(ramp, 1.25)) == 800
+    assert len(arrays.resampled(ramp, 0.8)) == 1250
+    np.testing.assert_allclose(arrays.resampled(ramp, 1.0), ramp)
+    assert arrays.speeds("0.9,1,1.1") == [0.9, 1.0, 1.1]
+    for bad in ("", "fast", "1,0", "-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="positive"):
+            arrays.speeds(bad)
+
+
+def test_test_speeds_write_a_second_scored_run(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for speaker in ("ann", "bob"):
+        for digit in range(3):
+            for take in range(4):
+                samples = rng.normal(0, 3000, 1200).astype(np.int16)
+                write_wav(folder / f"{digit}_{speaker}_{take}.wav", samples)
+    arrays.pack(str(folder), str(tmp_path / "real.npz"))
+    tiny = {"filters": 2, "projection_dim": 4, "units": 4, "dnn_units": 4}
+    argv = ["run", str(tmp_path / "real.npz"), "--speakers", "bob"]
+    argv += ["--epochs", "1", "--max-samples", "1600", "--no-spec-augment"]
+    argv += ["--model-args", json.dumps(tiny), "--test-speeds", "0.9,1.1"]
+    argv += ["--name", "tiny", "--results-dir", str(tmp_path / "out")]
+    assert arrays.main(argv) == 0
+    plain = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    sped = json.loads((tmp_path / "out" / "tiny_test_speeds.json").read_text())
+    assert sped["meta"]["scored"] == "mean over test speeds [0.9, 1.1]"
+    fold, sped_fold = plain["folds"][0], sped["folds"][0]
+    # The same fold (speaker, history, timings), scored on the copies.
+    assert sped_fold == {
+        **{k: v for k, v in fold.items() if k != "test_speeds"},
+        **fold["test_speeds"],
+    }
+    probabilities = np.asarray(sped_fold["test_probabilities"])
+    assert probabilities.shape == (12, 10)
+    assert not np.allclose(probabilities, fold["test_probabilities"])
+    accuracy = np.mean(
+        probabilities.argmax(-1) == np.asarray(sped_fold["test_digits"])
+    )
+    assert sped_fold["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert np.sum(sped_fold["confusion"]) == 12
+    assert (
+        "mean over test speeds"
+        in (tmp_path / "out" / "tiny_test_speeds.md").read_text()
+    )

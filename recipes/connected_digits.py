@@ -171,6 +171,11 @@ class PackedCTC(keras.losses.Loss):
         return ops.mean(self.call(y_true, ops.cast(y_pred, "float32")))
 
 
+COMBINATION = (
+    "logits = log of the mean of the members' per-frame softmax probabilities"
+)
+
+
 @keras.saving.register_keras_serializable(package="zoo_recipes")
 class MeanProbabilityLogits(keras.layers.Layer):
     """The logits of an average of models: log((1/K) sum_k softmax(z_k)).
@@ -202,12 +207,7 @@ class MeanProbabilityLogits(keras.layers.Layer):
 def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
     """(model, first member's encoder): raw audio -> one front end -> each
     member's encoder -> `MeanProbabilityLogits`."""
-    members = []
-    for path in paths:
-        try:
-            members.append(keras.saving.load_model(path, compile=False))
-        except (OSError, ValueError) as error:
-            common.fail(f"cannot load --ensemble {path!r}: {error}")
+    members = common.load_members(paths)
     front_end = members[0].get_layer("front_end")
     encoders = []
     for index, (path, member) in enumerate(zip(paths, members, strict=True)):
@@ -479,7 +479,11 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "sample_rate": common.SAMPLE_RATE,
         "all_zero_audio": "no valid frame: digits is b'' (empty string)",
         "synthetic": synthetic_summary(args),
-        "ensemble": ensemble_summary(args.ensemble) if args.ensemble else None,
+        "ensemble": common.ensemble_summary(
+            args.ensemble, combination=COMBINATION
+        )
+        if args.ensemble
+        else None,
         "data": f"connected digits from FSDD; train speakers "
         f"{list(corpus.speakers['train'])}, validation "
         f"{list(corpus.speakers['validation'])}"
@@ -497,21 +501,6 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         reference_outputs={"logits": np.asarray(model.predict_on_batch(probe))},
         atol=1e-4,
     )
-
-
-def ensemble_summary(paths) -> dict:
-    """The card's record of an ensemble: each member's path and, where its
-    run's metrics.json lies beside it, the command that trained it."""
-    members = []
-    for path in paths:
-        record = Path(path).parent / "metrics.json"
-        run = json.loads(record.read_text())["run"] if record.exists() else {}
-        members.append({"path": str(path), "command": run.get("command")})
-    return {
-        "members": members,
-        "combination": "logits = log of the mean of the members' per-frame "
-        "softmax probabilities",
-    }
 
 
 def make_model(args) -> tuple[keras.Model, keras.Model]:

@@ -281,3 +281,26 @@ def fit(
         tensorboard=not args.smoke,
     )
     return model, history, time.time() - start
+
+
+def load_members(paths) -> list:
+    """The `--ensemble` members: each run's saved .keras model, or exit 2
+    naming the one that does not load."""
+    members = []
+    for path in paths:
+        try:
+            members.append(keras.saving.load_model(path, compile=False))
+        except (OSError, ValueError) as error:
+            fail(f"cannot load --ensemble {path!r}: {error}")
+    return members
+
+
+def ensemble_summary(paths, *, combination: str) -> dict:
+    """The card's record of an ensemble: each member's path and, where its
+    run's metrics.json lies beside it, the command that trained it."""
+    members = []
+    for path in paths:
+        record = Path(path).parent / "metrics.json"
+        run = json.loads(record.read_text())["run"] if record.exists() else {}
+        members.append({"path": str(path), "command": run.get("command")})
+    return {"members": members, "combination": combination}

@@ -47,10 +47,12 @@ from zoo import training
 from zoo.data import epochs
 from zoo.data import padding
 from zoo.data import synthetic_digits
+from zoo.features import LogMelFrontEnd
 
 TASK = "spoken-digits"
 NAME = "spoken_digits"
 FRONT_END = {"num_mel_bins": 40}
+COMBINATION = "probabilities = the mean of the members' probabilities"
 # The CLDNN of Sainath et al. (2015), 2-D kernels 9x9 then 4x3 and
 # frequency pooling 3, scaled to 2,500 recordings: 32 maps, not 256.
 MODEL_ARGS = {
@@ -103,7 +105,26 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         help="--split speaker: the validation speakers (default: the first "
         "training speaker by name)",
     )
-    common.add_model_arguments(parser, default="cldnn", example='{"units": 32}')
+    model = common.add_model_arguments(
+        parser, default="cldnn", example='{"units": 32}'
+    )
+    model.add_argument(
+        "--cepstra",
+        type=common.positive_int,
+        default=None,
+        metavar="K",
+        help="the first K MFCCs of the 40 log-mels as features (default: "
+        "the log-mels themselves)",
+    )
+    model.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=None,
+        metavar="KERAS",
+        help="evaluate (and export) the mean of these .keras models' "
+        "probabilities (runs' best.keras of this recipe; their front ends "
+        "may differ, e.g. log-mel and MFCC members); no training",
+    )
     common.add_training_arguments(
         parser, epochs=30, batch_size=32, learning_rate=2e-3
     )
@@ -122,6 +143,10 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     ):
         parser.error("--holdout-speakers needs --split speaker")
     common.check_model(parser, args)
+    if args.ensemble and len(args.ensemble) < 2:
+        parser.error("--ensemble needs two or more models")
+    if args.ensemble and args.cepstra:
+        parser.error("--ensemble takes its members' front ends; drop --cepstra")
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}-{args.split}"
     return args
@@ -188,12 +213,61 @@ def load_data(args):
     return datasets, fsdd.info
 
 
+def front_end_config(args) -> dict:
+    """`LogMelFrontEnd` arguments: FRONT_END, with --cepstra's MFCCs."""
+    if args.cepstra:
+        return {**FRONT_END, "num_cepstra": args.cepstra}
+    return dict(FRONT_END)
+
+
+def ensemble_model(paths) -> tuple[keras.Model, list]:
+    """(model, members): raw audio -> every member (its own front end and
+    encoder) -> the mean of their probabilities (`keras.layers.Average`).
+
+    Members with different front ends (log-mels, MFCCs) make errors on
+    different recordings, which is where averaging pays
+    (bench/results/spoken_digits_loso_levers.md).
+    """
+    members = common.load_members(paths)
+    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
+    outputs = []
+    for index, (path, member) in enumerate(zip(paths, members, strict=True)):
+        if tuple(member.output_shape) != (None, 10):
+            common.fail(
+                f"--ensemble {path!r} is not a spoken-digits model (its "
+                f"output is shaped {member.output_shape}, not (None, 10))"
+            )
+        member.name = f"member_{index}"
+        outputs.append(member(audio))
+    mean = keras.layers.Average(name="mean_probability")(outputs)
+    return keras.Model(audio, mean, name=f"{NAME}_ensemble"), members
+
+
+def front_end_summary(model) -> str:
+    """The card's front end: each LogMelFrontEnd's non-default settings."""
+    defaults = LogMelFrontEnd().get_config()
+    found = []
+    for layer in [model, *getattr(model, "layers", [])]:
+        if isinstance(layer, LogMelFrontEnd):
+            config = layer.get_config()
+            changed = {
+                key: value
+                for key, value in config.items()
+                if key not in ("name", "dtype", "trainable")
+                and defaults.get(key) != value
+            }
+            found.append("LogMelFrontEnd " + json.dumps(changed))
+        elif isinstance(layer, keras.Model) and layer is not model:
+            found.append(front_end_summary(layer))  # an ensemble's member
+    return "; ".join(summary for summary in found if summary)
+
+
 def build_model(args) -> keras.Model:
     overrides = (SMOKE_ARGS if args.smoke else MODEL_ARGS).get(args.model, {})
     overrides = {**overrides, **(args.model_args or {})}
     model, _ = common.audio_model(
         args.model,
-        FRONT_END,
+        front_end_config(args),
         NAME,
         num_classes=10,
         output_activation="softmax",
@@ -292,8 +366,12 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
     card = {
         "name": NAME,
         "task": "isolated spoken digit classification (0-9)",
-        "model": args.model,
-        "front_end": "LogMelFrontEnd " + json.dumps(FRONT_END),
+        "model": (
+            f"average of {len(args.ensemble)} models"
+            if args.ensemble
+            else args.model
+        ),
+        "front_end": front_end_summary(model),
         "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
         "zero-padded on the right",
         "outputs": "probabilities: float32 [batch, 10]; digit: int64 [batch]",
@@ -312,6 +390,10 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
         "metrics": {k: v for k, v in metrics.items() if k != "confusion"},
         "parameters": model.count_params(),
     }
+    if args.ensemble:
+        card["ensemble"] = common.ensemble_summary(
+            args.ensemble, combination=COMBINATION
+        )
     if args.loso_results:
         card["leave_one_speaker_out"] = loso_summary(args.loso_results)
     probe = next(iter(dataset))[0].numpy()[:4]
@@ -329,38 +411,50 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
 def train_task(args, strategy) -> runner.Trained | None:
     """Trains and evaluates; the runner writes and exports."""
     datasets, info = load_data(args)
-    with strategy.scope():
-        model = build_model(args)
     output_dir = Path(args.output_dir)
-    model, history, train_seconds = common.fit(
-        args,
-        strategy,
-        model,
-        datasets,
-        monitor="val_accuracy",
-        mode="max",
-        metrics={"accuracy": "sparse_categorical_accuracy"},
-    )
+    if args.ensemble:
+        with strategy.scope():
+            model, _ = ensemble_model(args.ensemble)
+        history, train_seconds = None, 0.0
+    else:
+        with strategy.scope():
+            model = build_model(args)
+        model, history, train_seconds = common.fit(
+            args,
+            strategy,
+            model,
+            datasets,
+            monitor="val_accuracy",
+            mode="max",
+            metrics={"accuracy": "sparse_categorical_accuracy"},
+        )
     if not distribute.is_chief(strategy):
         return None
     test = evaluate(model, datasets["test"])
-    training.plot_history(
-        history,
-        output_dir / "curves.png",
-        f"{args.model} on FSDD ({args.split})",
-    )
+    if history:
+        training.plot_history(
+            history,
+            output_dir / "curves.png",
+            f"{args.model} on FSDD ({args.split})",
+        )
+        validation = {"accuracy": max(history["val_accuracy"])}
+    else:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        validation = {
+            "accuracy": evaluate(model, datasets["validation"])["accuracy"]
+        }
     plot_confusion(
         test["confusion"],
         output_dir / "confusion.png",
         f"{args.model}: test accuracy {test['accuracy']:.1%}",
     )
-    validation = {"accuracy": max(history["val_accuracy"])}
     return runner.Trained(
         model=model,
         metrics={"validation": validation, "test": test},
         training={
-            "epochs_run": len(history["loss"]),
+            "epochs_run": len(history["loss"]) if history else 0,
             "train_seconds": round(train_seconds, 1),
+            "ensemble": args.ensemble,
         },
         model_config=args.model_args or {},
         data={

@@ -15,6 +15,7 @@ from helpers_saved_model_cli import saved_model_cli_run
 from helpers_zoo_command import run_zoo
 
 from recipes import connected_digits
+from recipes import speech_common as common
 from recipes import spoken_digits
 from zoo import data as zoo_data
 from zoo.data.audio import write_wav
@@ -155,6 +156,56 @@ def test_spoken_digits_smoke_run_and_export(spoken):
     )
     assert card["name"] == "spoken_digits" and "command" in card
     assert card["synthetic"].startswith("synthetic.npz, 0.05")
+
+
+def test_spoken_ensemble_of_log_mel_and_mfcc_members(
+    spoken, recordings, tmp_path
+):
+    trained, _ = spoken
+    mfcc_run = smoke_args(recordings, tmp_path / "mfcc", "spoken_digits")
+    assert (
+        spoken_digits.main([*mfcc_run, "--cepstra", "13", "--no-export"]) == 0
+    )
+    paths = [
+        str(trained / "run" / "best.keras"),
+        str(tmp_path / "mfcc" / "run" / "best.keras"),
+    ]
+    members = [keras.saving.load_model(p, compile=False) for p in paths]
+    assert members[1].get_layer("front_end").feature_dim == 13
+    ensemble_run = smoke_args(recordings, tmp_path / "both", "spoken_digits")
+    assert spoken_digits.main([*ensemble_run, "--ensemble", *paths]) == 0
+    version = tmp_path / "both" / "models" / "spoken_digits" / "3"
+    card = json.loads(
+        (version / "assets.extra" / "model_card.json").read_text()
+    )
+    assert card["model"] == "average of 2 models"
+    assert card["front_end"].count("LogMelFrontEnd") == 2
+    assert '"num_cepstra": 13' in card["front_end"]
+    assert [m["path"] for m in card["ensemble"]["members"]] == paths
+    assert "--cepstra 13" in card["ensemble"]["members"][1]["command"]
+    # The export serves the mean of the members' probabilities.
+    audio = np.zeros((2, 6000), np.float32)
+    audio[0] = np.resize(tone(3, 0, 9), 6000)
+    audio[1, :2400] = tone(7, 1, 9)
+    expected = np.mean([m.predict_on_batch(audio) for m in members], axis=0)
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    probabilities = served(audio=tf.constant(audio))["probabilities"]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert not np.allclose(expected, members[0].predict_on_batch(audio))
+
+
+def test_spoken_ensemble_arguments(capsys, tmp_path):
+    missing = str(tmp_path / "absent.keras")
+    with pytest.raises(DataError, match="cannot load --ensemble .*absent"):
+        spoken_digits.ensemble_model([missing, missing])
+    for argv, message in (
+        (["--ensemble", "a.keras"], "two or more"),
+        (["--ensemble", "a.keras", "b.keras", "--cepstra", "13"], "drop"),
+        (["--cepstra", "0"], "--cepstra"),
+    ):
+        with pytest.raises(SystemExit):
+            spoken_digits.parse_args(argv)
+        assert message in capsys.readouterr().err
 
 
 def test_spoken_digits_saved_model_outputs(spoken):
@@ -456,7 +507,7 @@ def test_ensemble_averages_the_members_probabilities(connected, tmp_path):
     np.testing.assert_allclose(
         np.asarray(again.predict_on_batch(audio)), logits, atol=1e-6
     )
-    summary = connected_digits.ensemble_summary(paths)
+    summary = common.ensemble_summary(paths, combination="mean")
     assert "--smoke" in summary["members"][0]["command"]
     assert summary["members"][1]["command"] is None
 

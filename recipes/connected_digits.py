@@ -105,6 +105,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     model = common.add_model_arguments(
         parser, default="pyramid_lstm", example='{"num_levels": 2}'
     )
+    common.add_cepstra_argument(model)
     model.add_argument("--beam-width", type=positive_int, default=16)
     model.add_argument(
         "--from-checkpoint",
@@ -138,6 +139,8 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         parser.error("--ensemble and --from-checkpoint exclude each other")
     if args.ensemble and len(args.ensemble) < 2:
         parser.error("--ensemble needs two or more models")
+    if args.ensemble and args.cepstra:
+        parser.error("--ensemble takes its members' front ends; drop --cepstra")
     common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}"
@@ -204,26 +207,39 @@ class MeanProbabilityLogits(keras.layers.Layer):
         return input_shape[0]
 
 
+# Front-end settings that place the frames; members must share them.
+FRAMING = ("sample_rate", "frame_length", "frame_step", "fft_length")
+
+
 def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
-    """(model, first member's encoder): raw audio -> one front end -> each
-    member's encoder -> `MeanProbabilityLogits`."""
+    """(model, first member's encoder): raw audio -> the members' front ends
+    (one per distinct setting: log-mels, MFCCs) -> each member's encoder ->
+    `MeanProbabilityLogits`. The first front end keeps the name
+    "front_end" (the pipeline reads its frame counts)."""
     members = common.load_members(paths)
-    front_end = members[0].get_layer("front_end")
-    encoders = []
+    first = members[0].get_layer("front_end").get_config()
+    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
+    features, encoders, outputs = {}, [], []
     for index, (path, member) in enumerate(zip(paths, members, strict=True)):
-        if member.get_layer("front_end").get_config() != front_end.get_config():
+        front_end = member.get_layer("front_end")
+        config = front_end.get_config()
+        if any(config[key] != first[key] for key in FRAMING):
             common.fail(
-                f"--ensemble {path!r} has another front end than "
-                f"{paths[0]!r}: their frames would not line up"
+                f"--ensemble {path!r} frames its audio unlike "
+                f"{paths[0]!r} ({', '.join(FRAMING)} differ): their "
+                "outputs would not line up"
             )
+        key = json.dumps({k: v for k, v in config.items() if k != "name"})
+        if key not in features:
+            front_end.name = (
+                "front_end" if not features else f"front_end_{len(features)}"
+            )
+            features[key] = front_end(audio)
         encoder = member.layers[-1]  # audio -> front end -> encoder
         encoder.name = f"member_{index}_{encoder.name}"
         encoders.append(encoder)
-    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
-    features = front_end(audio)
-    logits = MeanProbabilityLogits(name="mean_probability")(
-        [encoder(features) for encoder in encoders]
-    )
+        outputs.append(encoder(features[key]))
+    logits = MeanProbabilityLogits(name="mean_probability")(outputs)
     return keras.Model(audio, logits, name=f"{NAME}_ensemble"), encoders[0]
 
 
@@ -359,7 +375,7 @@ def build_model(args):
     overrides = {**overrides, **(args.model_args or {})}
     model, encoder = common.audio_model(
         args.model,
-        FRONT_END,
+        common.front_end_config(FRONT_END, args),
         NAME,
         head="sequence",
         num_classes=NUM_CLASSES,
@@ -469,7 +485,7 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         "name": NAME,
         "task": "connected digit recognition (CTC, greedy)",
         "model": args.model,
-        "front_end": "LogMelFrontEnd " + json.dumps(FRONT_END),
+        "front_end": common.front_end_summary(model),
         "time_reduction": factor,
         "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
         "zero-padded on the right",

@@ -304,3 +304,39 @@ def ensemble_summary(paths, *, combination: str) -> dict:
         run = json.loads(record.read_text())["run"] if record.exists() else {}
         members.append({"path": str(path), "command": run.get("command")})
     return {"members": members, "combination": combination}
+
+
+def add_cepstra_argument(group) -> None:
+    group.add_argument(
+        "--cepstra",
+        type=positive_int,
+        default=None,
+        metavar="K",
+        help="the first K MFCCs of the log-mels as features (default: the "
+        "log-mels themselves)",
+    )
+
+
+def front_end_config(front_end: dict, args) -> dict:
+    """A recipe's `LogMelFrontEnd` arguments, with --cepstra's MFCCs."""
+    if args.cepstra:
+        return {**front_end, "num_cepstra": args.cepstra}
+    return dict(front_end)
+
+
+def front_end_summary(model) -> str:
+    """The card's front end: each LogMelFrontEnd's settings (an ensemble's
+    members may differ)."""
+    found = []
+    for layer in [model, *getattr(model, "layers", [])]:
+        if isinstance(layer, LogMelFrontEnd):
+            config = layer.get_config()
+            settings = {
+                key: value
+                for key, value in config.items()
+                if key not in ("name", "dtype", "trainable")
+            }
+            found.append("LogMelFrontEnd " + json.dumps(settings))
+        elif isinstance(layer, keras.Model) and layer is not model:
+            found.append(front_end_summary(layer))  # an ensemble's member
+    return "; ".join(summary for summary in found if summary)

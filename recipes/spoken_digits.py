@@ -47,7 +47,6 @@ from zoo import training
 from zoo.data import epochs
 from zoo.data import padding
 from zoo.data import synthetic_digits
-from zoo.features import LogMelFrontEnd
 
 TASK = "spoken-digits"
 NAME = "spoken_digits"
@@ -108,14 +107,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     model = common.add_model_arguments(
         parser, default="cldnn", example='{"units": 32}'
     )
-    model.add_argument(
-        "--cepstra",
-        type=common.positive_int,
-        default=None,
-        metavar="K",
-        help="the first K MFCCs of the 40 log-mels as features (default: "
-        "the log-mels themselves)",
-    )
+    common.add_cepstra_argument(model)
     model.add_argument(
         "--ensemble",
         nargs="+",
@@ -213,13 +205,6 @@ def load_data(args):
     return datasets, fsdd.info
 
 
-def front_end_config(args) -> dict:
-    """`LogMelFrontEnd` arguments: FRONT_END, with --cepstra's MFCCs."""
-    if args.cepstra:
-        return {**FRONT_END, "num_cepstra": args.cepstra}
-    return dict(FRONT_END)
-
-
 def ensemble_model(paths) -> tuple[keras.Model, list]:
     """(model, members): raw audio -> every member (its own front end and
     encoder) -> the mean of their probabilities (`keras.layers.Average`).
@@ -243,31 +228,12 @@ def ensemble_model(paths) -> tuple[keras.Model, list]:
     return keras.Model(audio, mean, name=f"{NAME}_ensemble"), members
 
 
-def front_end_summary(model) -> str:
-    """The card's front end: each LogMelFrontEnd's non-default settings."""
-    defaults = LogMelFrontEnd().get_config()
-    found = []
-    for layer in [model, *getattr(model, "layers", [])]:
-        if isinstance(layer, LogMelFrontEnd):
-            config = layer.get_config()
-            changed = {
-                key: value
-                for key, value in config.items()
-                if key not in ("name", "dtype", "trainable")
-                and defaults.get(key) != value
-            }
-            found.append("LogMelFrontEnd " + json.dumps(changed))
-        elif isinstance(layer, keras.Model) and layer is not model:
-            found.append(front_end_summary(layer))  # an ensemble's member
-    return "; ".join(summary for summary in found if summary)
-
-
 def build_model(args) -> keras.Model:
     overrides = (SMOKE_ARGS if args.smoke else MODEL_ARGS).get(args.model, {})
     overrides = {**overrides, **(args.model_args or {})}
     model, _ = common.audio_model(
         args.model,
-        front_end_config(args),
+        common.front_end_config(FRONT_END, args),
         NAME,
         num_classes=10,
         output_activation="softmax",
@@ -371,7 +337,7 @@ def export_plan(model, args, dataset, metrics, info) -> runner.ExportPlan:
             if args.ensemble
             else args.model
         ),
-        "front_end": front_end_summary(model),
+        "front_end": common.front_end_summary(model),
         "inputs": "audio: float32 [batch, samples], 8 kHz mono, in [-1, 1], "
         "zero-padded on the right",
         "outputs": "probabilities: float32 [batch, 10]; digit: int64 [batch]",

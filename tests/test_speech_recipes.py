@@ -480,10 +480,14 @@ def test_synthetic_files_too_small_or_missing(tmp_path):
     assert all(len(u.digits) >= 1 for u in utterances[:2])
 
 
-def test_ensemble_averages_the_members_probabilities(connected, tmp_path):
+@pytest.mark.parametrize("features", [[], ["--cepstra", "13"]])
+def test_ensemble_averages_the_members_probabilities(
+    connected, tmp_path, features
+):
     trained, _ = connected
-    # A second member: the smoke model, freshly initialised.
-    args = connected_digits.parse_args(["--smoke"])
+    # A second member: the smoke model, freshly initialised, on log-mels
+    # like the first or on MFCCs (its own front end).
+    args = connected_digits.parse_args(["--smoke", *features])
     fresh, _ = connected_digits.build_model(args)
     fresh.save(tmp_path / "fresh.keras")
     paths = [str(trained / "run" / "best.keras"), str(tmp_path / "fresh.keras")]
@@ -507,6 +511,12 @@ def test_ensemble_averages_the_members_probabilities(connected, tmp_path):
     np.testing.assert_allclose(
         np.asarray(again.predict_on_batch(audio)), logits, atol=1e-6
     )
+    front_ends = [
+        layer for layer in ensemble.layers if isinstance(layer, LogMelFrontEnd)
+    ]
+    assert [layer.name for layer in front_ends] == (
+        ["front_end", "front_end_1"] if features else ["front_end"]
+    )
     summary = common.ensemble_summary(paths, combination="mean")
     assert "--smoke" in summary["members"][0]["command"]
     assert summary["members"][1]["command"] is None
@@ -516,12 +526,27 @@ def test_ensemble_arguments(capsys, tmp_path):
     missing = str(tmp_path / "absent.keras")
     with pytest.raises(DataError, match="cannot load --ensemble .*absent"):
         connected_digits.ensemble_model([missing, missing])
+    paths = []
+    for frame_step in (160, 80):  # 20 ms and 10 ms frames
+        model, _ = common.audio_model(
+            "pyramid_lstm",
+            {"num_mel_bins": 8, "frame_step": frame_step},
+            "member",
+            head="sequence",
+            num_classes=11,
+            **connected_digits.SMOKE_ARGS["pyramid_lstm"],
+        )
+        paths.append(str(tmp_path / f"step{frame_step}.keras"))
+        model.save(paths[-1])
+    with pytest.raises(DataError, match="frames its audio unlike"):
+        connected_digits.ensemble_model(paths)
     for argv, message in (
         (["--ensemble", "a.keras"], "two or more"),
         (
             ["--ensemble", "a.keras", "b.keras", "--from-checkpoint", "c"],
             "exclude each other",
         ),
+        (["--ensemble", "a.keras", "b.keras", "--cepstra", "13"], "drop"),
     ):
         with pytest.raises(SystemExit):
             connected_digits.parse_args(argv)

@@ -14,6 +14,7 @@ at the end of its folds, and the digits most often confused.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -40,8 +41,17 @@ def average(runs: list[dict]) -> dict:
                 "rerun it to average it with others."
             )
     folds = []
-    for fold_runs in zip(*(run["folds"] for run in runs)):
+    for fold_runs in zip(*(run["folds"] for run in runs), strict=True):
         digits = np.asarray(fold_runs[0]["test_digits"])
+        for fold in fold_runs[1:]:
+            if (
+                fold["speaker"] != fold_runs[0]["speaker"]
+                or fold["test_digits"] != fold_runs[0]["test_digits"]
+            ):
+                raise SystemExit(
+                    f"the runs' {fold_runs[0]['speaker']} folds test other "
+                    "recordings (or speakers): they cannot be averaged"
+                )
         mean = np.mean([f["test_probabilities"] for f in fold_runs], axis=0)
         predictions = np.argmax(mean, axis=-1)
         confusion = np.zeros((10, 10), np.int64)
@@ -53,6 +63,9 @@ def average(runs: list[dict]) -> dict:
                 "training_s": sum(f["training_s"] for f in fold_runs),
                 "load_average": fold_runs[-1].get("load_average"),
                 "confusion": confusion.tolist(),
+                # An average is a run like any other: it averages again.
+                "test_digits": digits.tolist(),
+                "test_probabilities": np.round(mean, 5).tolist(),
             }
         )
     meta = dict(runs[0]["meta"])
@@ -124,7 +137,25 @@ def details(label: str, run: dict) -> str:
 
 
 def main(argv=None) -> int:
-    runs = [_load(argument) for argument in (argv or sys.argv[1:])]
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("runs", nargs="+", metavar="LABEL=A.json[+B.json]")
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        help="also write the (one) labelled run, averaged if it names "
+        "several, as a run JSON (e.g. for a model card's --loso-results)",
+    )
+    args = parser.parse_args(argv)
+    runs = [_load(argument) for argument in args.runs]
+    if args.json:
+        if len(runs) != 1:
+            parser.error("--json writes one run: give one LABEL=... argument")
+        Path(args.json).write_text(json.dumps(runs[0][1], indent=2) + "\n")
     print(table(runs))
     for label, run in runs:
         print()

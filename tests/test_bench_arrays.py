@@ -3,6 +3,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,6 +125,30 @@ def test_averaging_runs_averages_their_test_probabilities(tmp_path):
     old = run("old", None, stored=False)
     with pytest.raises(SystemExit, match="'old' stored no test probabilities"):
         loso_levers._load(f"x={first}+{old}")
+    # --json writes the average as a run, which averages again.
+    written = tmp_path / "both.json"
+    assert (
+        loso_levers.main([f"both={first}+{second}", "--json", str(written)])
+        == 0
+    )
+    again = json.loads(written.read_text())
+    assert again["folds"][0]["test_accuracy"] == 1.0
+    _, thrice = loso_levers._load(f"t={written}+{first}")
+    a = np.asarray(
+        json.loads(Path(first).read_text())["folds"][0]["test_probabilities"]
+    )
+    b = np.asarray(
+        json.loads(Path(second).read_text())["folds"][0]["test_probabilities"]
+    )
+    np.testing.assert_allclose(
+        thrice["folds"][0]["test_probabilities"], ((a + b) / 2 + a) / 2
+    )
+    other = run("other", [eye[0], eye[1], eye[2]])
+    shuffled = json.loads(Path(other).read_text())
+    shuffled["folds"][0]["test_digits"] = [1, 0, 2]
+    Path(other).write_text(json.dumps(shuffled))
+    with pytest.raises(SystemExit, match="test other recordings"):
+        loso_levers._load(f"x={first}+{other}")
 
 
 def test_pretraining_needs_synthetic_voices(tmp_path, capsys):

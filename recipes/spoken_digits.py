@@ -13,6 +13,10 @@ by name), so the checkpoint is chosen on a voice the model never trained
 on. Training augments the waveforms (speed +-10 % by resampling, up to
 100 ms leading shift, +-6 dB gain, white noise at 10-40 dB SNR);
 `--synthetic` mixes in generated voices (`zoo.data.synthetic_digits`).
+`--cepstra 13` feeds the first 13 MFCCs instead of the log-mels;
+`--ensemble A.keras B.keras` evaluates and exports the mean of trained
+runs' probabilities (members may differ in features: log-mel and MFCC
+members err on different recordings).
 
 Expected (2 shared CPU cores): the shipped settings (20 epochs, synthetic
 voices 1:1) train in ~5 min and score 94.0 % on held-back takes of the

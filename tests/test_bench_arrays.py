@@ -65,16 +65,22 @@ def test_augment_and_padding():
     assert batch[1, 2] != 0 and not batch[1, 3:].any()
 
 
-def test_synthetic_utterances_only_join_training(tmp_path):
+def pack_noise(tmp_path, *, digits: int, takes: int, samples: int) -> None:
+    """tmp_path/real.npz: speakers ann and bob, noise recordings."""
     folder = tmp_path / "recordings"
     folder.mkdir()
     rng = np.random.default_rng(0)
     for speaker in ("ann", "bob"):
-        for digit in range(2):
-            for index in range(5):
-                samples = rng.integers(-3000, 3000, 300, np.int16)
-                write_wav(folder / f"{digit}_{speaker}_{index}.wav", samples)
+        for digit in range(digits):
+            for take in range(takes):
+                noise = rng.integers(-3000, 3000, samples, np.int16)
+                write_wav(folder / f"{digit}_{speaker}_{take}.wav", noise)
     arrays.pack(str(folder), str(tmp_path / "real.npz"))
+
+
+def test_synthetic_utterances_only_join_training(tmp_path):
+    pack_noise(tmp_path, digits=2, takes=5, samples=300)
+    rng = np.random.default_rng(1)
     synthetic = tmp_path / "synthetic.npz"
     np.savez(
         synthetic,
@@ -200,15 +206,7 @@ def test_resampled_and_speeds():
 
 
 def test_test_speeds_write_a_second_scored_run(tmp_path):
-    folder = tmp_path / "recordings"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for speaker in ("ann", "bob"):
-        for digit in range(3):
-            for take in range(4):
-                samples = rng.normal(0, 3000, 1200).astype(np.int16)
-                write_wav(folder / f"{digit}_{speaker}_{take}.wav", samples)
-    arrays.pack(str(folder), str(tmp_path / "real.npz"))
+    pack_noise(tmp_path, digits=3, takes=4, samples=1200)
     tiny = {"filters": 2, "projection_dim": 4, "units": 4, "dnn_units": 4}
     argv = ["run", str(tmp_path / "real.npz"), "--speakers", "bob"]
     argv += ["--epochs", "1", "--max-samples", "1600", "--no-spec-augment"]

@@ -183,6 +183,8 @@ def test_spoken_ensemble_of_log_mel_and_mfcc_members(
     assert '"num_cepstra": 13' in card["front_end"]
     assert [m["path"] for m in card["ensemble"]["members"]] == paths
     assert "--cepstra 13" in card["ensemble"]["members"][1]["command"]
+    recorded = recorded_metrics(tmp_path / "both")
+    assert "validation" not in recorded["metrics"]  # members' splits differ
     # The export serves the mean of the members' probabilities.
     audio = np.zeros((2, 6000), np.float32)
     audio[0] = np.resize(tone(3, 0, 9), 6000)
@@ -194,10 +196,13 @@ def test_spoken_ensemble_of_log_mel_and_mfcc_members(
     assert not np.allclose(expected, members[0].predict_on_batch(audio))
 
 
-def test_spoken_ensemble_arguments(capsys, tmp_path):
+def test_spoken_ensemble_arguments(capsys, tmp_path, connected):
     missing = str(tmp_path / "absent.keras")
     with pytest.raises(DataError, match="cannot load --ensemble .*absent"):
         spoken_digits.ensemble_model([missing, missing])
+    ctc = str(connected[0] / "run" / "best.keras")
+    with pytest.raises(DataError, match="is not a spoken-digits model"):
+        spoken_digits.ensemble_model([ctc, ctc])
     for argv, message in (
         (["--ensemble", "a.keras"], "two or more"),
         (["--ensemble", "a.keras", "b.keras", "--cepstra", "13"], "drop"),

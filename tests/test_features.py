@@ -145,7 +145,7 @@ def test_cepstra_are_the_orthonormal_dct_of_the_log_mels():
     mfcc = LogMelFrontEnd(num_mel_bins=24, num_cepstra=cepstra)
     audio = chirp(0.6)[None]
     valid = int(mels.valid_frames(audio)[0])
-    # Undo nothing: rebuild the expected MFCCs from the mel spectrogram.
+    # The expected MFCCs, rebuilt from the layer's mel spectrogram.
     power = np.asarray(mels.spectrogram(audio))[0].T[:valid]
     expected = dct(np.log(power + 1e-6), type=2, norm="ortho", axis=1)
     expected = expected[:, :cepstra]

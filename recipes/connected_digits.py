@@ -105,7 +105,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     model = common.add_model_arguments(
         parser, default="pyramid_lstm", example='{"num_levels": 2}'
     )
-    common.add_cepstra_argument(model)
+    common.add_front_end_arguments(model)
     model.add_argument("--beam-width", type=positive_int, default=16)
     model.add_argument(
         "--from-checkpoint",
@@ -139,8 +139,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         parser.error("--ensemble and --from-checkpoint exclude each other")
     if args.ensemble and len(args.ensemble) < 2:
         parser.error("--ensemble needs two or more models")
-    if args.ensemble and args.cepstra:
-        parser.error("--ensemble takes its members' front ends; drop --cepstra")
+    common.check_front_end(parser, args, FRONT_END)
     common.check_model(parser, args)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}"

@@ -306,7 +306,15 @@ def ensemble_summary(paths, *, combination: str) -> dict:
     return {"members": members, "combination": combination}
 
 
-def add_cepstra_argument(group) -> None:
+def add_front_end_arguments(group) -> None:
+    """--mels and --cepstra: the `LogMelFrontEnd` of a recipe's model."""
+    group.add_argument(
+        "--mels",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="N log-mel bands (default: the recipe's own, 40)",
+    )
     group.add_argument(
         "--cepstra",
         type=positive_int,
@@ -317,11 +325,35 @@ def add_cepstra_argument(group) -> None:
     )
 
 
+def check_front_end(parser, args, front_end: dict) -> None:
+    """Exit 2 (argparse) on front-end flags that cannot apply: an
+    ensemble takes its members' front ends, and K MFCCs need K mels."""
+    flags = [
+        flag
+        for flag, value in (("--mels", args.mels), ("--cepstra", args.cepstra))
+        if value
+    ]
+    if args.ensemble and flags:
+        parser.error(
+            f"--ensemble takes its members' front ends; drop {' '.join(flags)}"
+        )
+    mels = front_end_config(front_end, args)["num_mel_bins"]
+    if args.cepstra and args.cepstra > mels:
+        parser.error(
+            f"--cepstra {args.cepstra} asks for more MFCCs than there are "
+            f"log-mel bands ({mels}; --mels sets them)"
+        )
+
+
 def front_end_config(front_end: dict, args) -> dict:
-    """A recipe's `LogMelFrontEnd` arguments, with --cepstra's MFCCs."""
+    """A recipe's `LogMelFrontEnd` arguments, with --mels' bands and
+    --cepstra's MFCCs."""
+    config = dict(front_end)
+    if args.mels:
+        config["num_mel_bins"] = args.mels
     if args.cepstra:
-        return {**front_end, "num_cepstra": args.cepstra}
-    return dict(front_end)
+        config["num_cepstra"] = args.cepstra
+    return config
 
 
 def front_end_summary(model) -> str:

@@ -13,7 +13,8 @@ by name), so the checkpoint is chosen on a voice the model never trained
 on. Training augments the waveforms (speed +-10 % by resampling, up to
 100 ms leading shift, +-6 dB gain, white noise at 10-40 dB SNR);
 `--synthetic` mixes in generated voices (`zoo.data.synthetic_digits`).
-`--cepstra 13` feeds the first 13 MFCCs instead of the log-mels;
+`--cepstra 13` feeds the first 13 MFCCs instead of the log-mels (`--mels`
+sets the bands);
 `--ensemble A.keras B.keras` evaluates and exports the mean of trained
 runs' probabilities (members may differ in features: log-mel and MFCC
 members err on different recordings).
@@ -112,7 +113,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     model = common.add_model_arguments(
         parser, default="cldnn", example='{"units": 32}'
     )
-    common.add_cepstra_argument(model)
+    common.add_front_end_arguments(model)
     model.add_argument(
         "--ensemble",
         nargs="+",
@@ -142,8 +143,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     common.check_model(parser, args)
     if args.ensemble and len(args.ensemble) < 2:
         parser.error("--ensemble needs two or more models")
-    if args.ensemble and args.cepstra:
-        parser.error("--ensemble takes its members' front ends; drop --cepstra")
+    common.check_front_end(parser, args, FRONT_END)
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}-{args.split}"
     return args

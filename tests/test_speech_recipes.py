@@ -164,7 +164,10 @@ def test_spoken_ensemble_of_log_mel_and_mfcc_members(
     trained, _ = spoken
     mfcc_run = smoke_args(recordings, tmp_path / "mfcc", "spoken_digits")
     assert (
-        spoken_digits.main([*mfcc_run, "--cepstra", "13", "--no-export"]) == 0
+        spoken_digits.main(
+            [*mfcc_run, "--mels", "24", "--cepstra", "13", "--no-export"]
+        )
+        == 0
     )
     paths = [
         str(trained / "run" / "best.keras"),
@@ -172,6 +175,7 @@ def test_spoken_ensemble_of_log_mel_and_mfcc_members(
     ]
     members = [keras.saving.load_model(p, compile=False) for p in paths]
     assert members[1].get_layer("front_end").feature_dim == 13
+    assert members[1].get_layer("front_end").num_mel_bins == 24
     ensemble_run = smoke_args(recordings, tmp_path / "both", "spoken_digits")
     assert spoken_digits.main([*ensemble_run, "--ensemble", *paths]) == 0
     version = tmp_path / "both" / "models" / "spoken_digits" / "3"
@@ -181,6 +185,7 @@ def test_spoken_ensemble_of_log_mel_and_mfcc_members(
     assert card["model"] == "average of 2 models"
     assert card["front_end"].count("LogMelFrontEnd") == 2
     assert '"num_cepstra": 13' in card["front_end"]
+    assert '"num_mel_bins": 24' in card["front_end"]
     assert [m["path"] for m in card["ensemble"]["members"]] == paths
     assert "--cepstra 13" in card["ensemble"]["members"][1]["command"]
     recorded = recorded_metrics(tmp_path / "both")
@@ -207,6 +212,9 @@ def test_spoken_ensemble_arguments(capsys, tmp_path, connected):
         (["--ensemble", "a.keras"], "two or more"),
         (["--ensemble", "a.keras", "b.keras", "--cepstra", "13"], "drop"),
         (["--cepstra", "0"], "--cepstra"),
+        (["--ensemble", "a.keras", "b.keras", "--mels", "80"], "drop --mels"),
+        (["--mels", "20", "--cepstra", "30"], "more MFCCs than there are"),
+        (["--cepstra", "41"], "log-mel bands (40"),
     ):
         with pytest.raises(SystemExit):
             spoken_digits.parse_args(argv)
@@ -485,7 +493,7 @@ def test_synthetic_files_too_small_or_missing(tmp_path):
     assert all(len(u.digits) >= 1 for u in utterances[:2])
 
 
-@pytest.mark.parametrize("features", [[], ["--cepstra", "13"]])
+@pytest.mark.parametrize("features", [[], ["--mels", "24", "--cepstra", "13"]])
 def test_ensemble_averages_the_members_probabilities(
     connected, tmp_path, features
 ):
@@ -522,6 +530,9 @@ def test_ensemble_averages_the_members_probabilities(
     assert [layer.name for layer in front_ends] == (
         ["front_end", "front_end_1"] if features else ["front_end"]
     )
+    assert [layer.num_mel_bins for layer in front_ends] == (
+        [40, 24] if features else [40]
+    )
     summary = common.ensemble_summary(paths, combination="mean")
     assert "--smoke" in summary["members"][0]["command"]
     assert summary["members"][1]["command"] is None
@@ -552,6 +563,7 @@ def test_ensemble_arguments(capsys, tmp_path):
             "exclude each other",
         ),
         (["--ensemble", "a.keras", "b.keras", "--cepstra", "13"], "drop"),
+        (["--mels", "12", "--cepstra", "13"], "more MFCCs than there are"),
     ):
         with pytest.raises(SystemExit):
             connected_digits.parse_args(argv)

@@ -151,7 +151,10 @@ def build_model(args):
     from zoo.features import SpecAugment
 
     front = LogMelFrontEnd(
-        num_mel_bins=args.mels, num_cepstra=args.cepstra, name="front_end"
+        num_mel_bins=args.mels,
+        num_cepstra=args.cepstra,
+        normalization=args.normalization,
+        name="front_end",
     )
     encoder = zoo.build(
         args.model,
@@ -400,6 +403,10 @@ def markdown(folds, meta) -> str:
         )
     cepstra = meta.get("cepstra")
     cepstra = f", first {cepstra} cepstra (MFCC)" if cepstra else ""
+    # Runs before the option normalised by mean and variance.
+    normalization = meta.get("normalization", "mean_variance")
+    if normalization != "mean_variance":
+        cepstra += f", per-utterance normalisation {normalization!r}"
     augmentation = f"on (speed ±{meta['speed']})" if meta["augment"] else "off"
     accuracies = [fold["test_accuracy"] for fold in folds]
     worst = min(folds, key=lambda fold: fold["test_accuracy"])
@@ -489,6 +496,7 @@ def run(args) -> int:
                 "model_args",
                 "mels",
                 "cepstra",
+                "normalization",
                 "spec_augment",
                 "epochs",
                 "batch_size",
@@ -540,6 +548,8 @@ def speeds(text: str) -> list[float]:
 
 
 def parse_args(argv):
+    from zoo.features import NORMALIZATIONS
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     packer = commands.add_parser("pack", help="recordings -> .npz")
@@ -569,6 +579,12 @@ def parse_args(argv):
         type=int,
         default=None,
         help="MFCCs: the first K DCT coefficients of the log-mels instead",
+    )
+    runner.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default="mean_variance",
+        help="the front end's per-utterance normalisation",
     )
     runner.add_argument("--epochs", type=int, default=40)
     runner.add_argument("--batch-size", type=int, default=32)

@@ -194,6 +194,17 @@ def test_cepstra_option_feeds_mfccs_to_the_encoder():
     )
 
 
+def test_normalization_option_reaches_the_front_end():
+    args = arrays.parse_args(
+        ["run", "unused.npz", "--normalization", "mean", "--no-spec-augment"]
+    )
+    args.train_size, args.pretrain_size = 64, 0
+    model, _ = arrays.build_model(args)
+    assert model.get_layer("front_end").normalization == "mean"
+    with pytest.raises(SystemExit):
+        arrays.parse_args(["run", "unused.npz", "--normalization", "cmvn"])
+
+
 def test_resampled_and_speeds():
     ramp = np.arange(1000, dtype=np.float32)
     assert len(arrays.resampled(ramp, 1.25)) == 800

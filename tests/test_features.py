@@ -166,3 +166,22 @@ def test_cepstra_config_round_trip_and_bad_counts():
     for bad in (0, 21, 2.5, True):
         with pytest.raises(ValueError, match="num_cepstra"):
             LogMelFrontEnd(num_mel_bins=20, num_cepstra=bad)
+
+
+@pytest.mark.parametrize("normalization", ["mean", "none"])
+def test_weaker_normalisations(normalization):
+    layer = LogMelFrontEnd(num_mel_bins=16, normalization=normalization)
+    audio = np.zeros((1, 9000), np.float32)
+    audio[0, :6000] = chirp(0.75)
+    valid = int(layer.valid_frames(audio)[0])
+    log_mel = np.log(np.asarray(layer.spectrogram(audio))[0].T + 1e-6)
+    expected = log_mel[:valid]
+    if normalization == "mean":
+        expected = expected - expected.mean(0)
+    features = np.asarray(layer(audio))[0]
+    np.testing.assert_allclose(features[:valid], expected, atol=2e-3)
+    assert not features[valid:].any()  # padding stays maskable
+    clone = LogMelFrontEnd.from_config(layer.get_config())
+    assert clone.normalization == normalization
+    with pytest.raises(ValueError, match="normalization.*'mean_variance'"):
+        LogMelFrontEnd(normalization="cmvn")

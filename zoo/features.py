@@ -14,6 +14,9 @@ from keras import ops
 
 from zoo.layers import validation
 
+# Per-utterance normalisations of LogMelFrontEnd, strongest first.
+NORMALIZATIONS = ("mean_variance", "mean", "none")
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class LogMelFrontEnd(keras.layers.Layer):
@@ -29,6 +32,10 @@ class LogMelFrontEnd(keras.layers.Layer):
         μ[m]    = Σ_t v[t] L[t, m] / Σ_t v[t]
         σ²[m]   = Σ_t v[t] (L[t, m] − μ[m])² / Σ_t v[t]
         y[t, m] = v[t] · (L[t, m] − μ[m]) / sqrt(σ²[m] + δ)
+
+    (`normalization="mean_variance"`, the default: cepstral mean and
+    variance normalisation per utterance; `"mean"` keeps only the mean
+    subtraction, y = v · (L − μ); `"none"` gives y = v · L.)
 
     With `num_cepstra=K`, L is replaced by its first K mel-frequency
     cepstral coefficients (MFCCs, Davis & Mermelstein 1980) before the
@@ -62,6 +69,9 @@ class LogMelFrontEnd(keras.layers.Layer):
         variance_epsilon: δ, added to the variance (keeps silence finite).
         num_cepstra: None for log-mels; K (1 <= K <= num_mel_bins) for the
             first K MFCCs instead.
+        normalization: per utterance, "mean_variance" (default), "mean" or
+            "none" (see above): what removes a voice's and a channel's
+            constant spectral offset and, with the variance, its range.
 
     Call arguments:
         inputs: float32 [batch, samples] in [-1, 1], right-zero-padded.
@@ -98,6 +108,7 @@ class LogMelFrontEnd(keras.layers.Layer):
         log_offset: float = 1e-6,
         variance_epsilon: float = 1e-3,
         num_cepstra: int | None = None,
+        normalization: str = "mean_variance",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -140,6 +151,9 @@ class LogMelFrontEnd(keras.layers.Layer):
                 f"{num_mel_bins}, got {num_cepstra!r}."
             )
         self.num_cepstra = num_cepstra
+        self.normalization = validation.one_of(
+            "normalization", normalization, NORMALIZATIONS
+        )
         # A constant, not a weight: the config fixes it.
         self.dct = self.dct_matrix() if num_cepstra else None
         self.min_frequency = min_frequency
@@ -231,9 +245,13 @@ class LogMelFrontEnd(keras.layers.Layer):
             log_mel = ops.matmul(log_mel, ops.convert_to_tensor(self.dct))
         mask = self.frame_mask(inputs, ops.shape(log_mel)[1])
         weights = ops.cast(mask, "float32")[:, :, None]
+        if self.normalization == "none":
+            return log_mel * weights
         count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), 1.0)
         mean = ops.sum(log_mel * weights, axis=1, keepdims=True) / count
         centred = (log_mel - mean) * weights
+        if self.normalization == "mean":
+            return centred
         variance = ops.sum(ops.square(centred), axis=1, keepdims=True) / count
         # Padded frames are exactly zero: `centred` is zero there.
         return centred * ops.rsqrt(variance + self.variance_epsilon)
@@ -258,6 +276,7 @@ class LogMelFrontEnd(keras.layers.Layer):
             "log_offset": self.log_offset,
             "variance_epsilon": self.variance_epsilon,
             "num_cepstra": self.num_cepstra,
+            "normalization": self.normalization,
         }
 
 

@@ -401,12 +401,13 @@ def markdown(folds, meta) -> str:
             f", first {meta['pretrain_epochs']} epochs on the synthetic "
             "voices alone"
         )
-    cepstra = meta.get("cepstra")
-    cepstra = f", first {cepstra} cepstra (MFCC)" if cepstra else ""
+    features = f"{meta['mels']} mels"
+    if meta.get("cepstra"):
+        features += f", first {meta['cepstra']} cepstra (MFCC)"
     # Runs before the option normalised by mean and variance.
     normalization = meta.get("normalization", "mean_variance")
     if normalization != "mean_variance":
-        cepstra += f", per-utterance normalisation {normalization!r}"
+        features += f", per-utterance normalisation {normalization!r}"
     augmentation = f"on (speed ±{meta['speed']})" if meta["augment"] else "off"
     accuracies = [fold["test_accuracy"] for fold in folds]
     worst = min(folds, key=lambda fold: fold["test_accuracy"])
@@ -417,7 +418,7 @@ def markdown(folds, meta) -> str:
         f"Backend: {meta['backend']}, device {meta['device']}; versions "
         f"{meta['versions']}; {meta['date']}  ",
         f"Model: `{meta['model']}` {meta['model_args']} on LogMelFrontEnd "
-        f"({meta['mels']} mels{cepstra}){spec}"
+        f"({features}){spec}"
         f"; {meta['epochs']} epochs, batch {meta['batch_size']}, Adam "
         f"{meta['learning_rate']} cosine; augmentation "
         f"{augmentation}."

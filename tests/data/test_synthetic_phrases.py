@@ -93,7 +93,7 @@ def test_a_digits_file_is_not_taken_for_phrases(tmp_path, monkeypatch):
     monkeypatch.setattr(
         synthetic_phrases,
         "generate",
-        lambda count, seed: {
+        lambda count, seed, **options: {
             "audio": [np.zeros(80, np.float32)] * count,
             "transcripts": ["7"] * count,
             "voices": ["flite:slt"] * count,

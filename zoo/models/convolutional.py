@@ -27,8 +27,13 @@ def _cnn(
     pool_type: str = "max",
     pool_size: int = 2,
     pooling: str = "max",
+    convolution: str | None = None,
 ):
-    """Hyperparameters of the CNN (a template)."""
+    """Hyperparameters of the CNN (a template). Speech features take
+    `convolution="time_frequency"`: the CLDNN's 2-D front end (convolutions
+    over time × frequency, frequency pooling, linear projection) before the
+    `num_blocks` Conv1D blocks; with `num_blocks=0` the model is a 2-D CNN
+    pooled globally over time."""
 
 
 def _region_cnn(
@@ -155,11 +160,25 @@ def _create_cnn(name: str, config: dict):
     validation.positive_int("kernel_size", config["kernel_size"])
     validation.positive_int("strides", config["strides"])
     validation.one_of("padding", config["padding"], ("same", "causal"))
-    validation.positive_int("num_blocks", config["num_blocks"])
     validation.positive_int("pool_size", config["pool_size"])
     validation.one_of("pool_type", config["pool_type"], POOL_TYPES)
     validation.one_of("pooling", config["pooling"], common.GLOBAL_POOLINGS)
+    if config["convolution"] is None:
+        validation.positive_int("num_blocks", config["num_blocks"])
+    else:
+        validation.one_of(
+            "convolution", config["convolution"], ("time_frequency",)
+        )
+        if config["inputs"] != "features":
+            raise ValueError(
+                "`convolution` 'time_frequency' needs inputs='features' (a "
+                f"time × frequency map); got inputs={config['inputs']!r}."
+            )
+        validation.non_negative_int("num_blocks", config["num_blocks"])
+        check_time_frequency(config)
     model_input, hidden = common.model_inputs(**config)
+    if config["convolution"] == "time_frequency":
+        hidden = time_frequency_front_end(hidden, config)
     for index in range(config["num_blocks"]):
         hidden = _conv_block(
             hidden,
@@ -298,11 +317,12 @@ def _create_cldnn(name: str, config: dict):
 
 
 @register_model(
-    structure="embedding/features → N × (Conv1D, pool along time) → "
-    "global max pool → head",
-    reference="Kim, EMNLP 2014; LeCun et al. 1998",
+    structure="embedding/features → [2-D conv over time × frequency → "
+    "linear] → N × (Conv1D, pool along time) → global max pool → head",
+    reference="Kim, EMNLP 2014; LeCun et al. 1998; Sainath et al. 2015",
 )
-@common.hyperparameters(_cnn)
+# _cnn last: its `filters` (the same default) documents the Conv1D maps.
+@common.hyperparameters(TIME_FREQUENCY, _cnn)
 def cnn(*, name, **config):
     """1-D convolutions along time with local and global pooling."""
     return _create_cnn(name, config)

@@ -175,7 +175,9 @@ def _create_cnn(name: str, config: dict):
                 f"time × frequency map); got inputs={config['inputs']!r}."
             )
         validation.non_negative_int("num_blocks", config["num_blocks"])
-        check_time_frequency(config)
+    # Checked even when unused, as the pyramid does: a typo in a front-end
+    # key should not wait for the day the front end is switched on.
+    check_time_frequency(config)
     model_input, hidden = common.model_inputs(**config)
     if config["convolution"] == "time_frequency":
         hidden = time_frequency_front_end(hidden, config)

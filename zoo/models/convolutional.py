@@ -140,8 +140,9 @@ def time_frequency_front_end(hidden, config: dict):
 
     The projection (no activation) shrinks F_L x filters per frame to
     `projection_dim` before the recurrent layers (Sainath et al. 2015).
+    Its builders (cnn, cldnn, pyramid) have run `check_time_frequency`
+    on `config` up front.
     """
-    check_time_frequency(config)
     kernel_sizes = tuple(config["kernel_sizes"])
     hidden = zoo_layers.TimeFrequencyConv(
         (config["filters"],) * len(kernel_sizes),

@@ -18,7 +18,8 @@ set, seen once, with the weights of the epoch of best validation accuracy.
 Training draws a fresh augmentation per example and epoch (numpy, seeded):
 speed ±`--speed` (resampling), a leading shift up to 100 ms, gain ±6 dB and
 white noise at 10-40 dB SNR; SpecAugment masks the log-mel frames inside the
-model during training only. `--synthetic X.npz --synthetic-ratio R` adds R
+model during training only; `--mixup α` trains on mixes of two recordings'
+features and digits. `--synthetic X.npz --synthetic-ratio R` adds R
 generated utterances (`zoo.data.synthetic_digits`) per real training
 recording to every fold's training set (never to validation or test).
 Writes <results>/<name>.{md,json}, with each fold's confusion matrix and
@@ -166,14 +167,26 @@ def build_model(args):
     )
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     features = front(audio)
+    if args.mixup:
+        # mixup (Zhang et al., ICLR 2018): train on w·f(a) + (1 − w)·f(b) of
+        # two recordings' normalised features, against the same mix of their
+        # one-hot digits (`mixed_batch`). A frame stays valid (non-zero,
+        # unmasked) where either recording has one.
+        partner = keras.Input(shape=(None,), dtype="float32", name="partner")
+        weight = keras.Input(shape=(1, 1), dtype="float32", name="weight")
+        mixed = weight * features + (1.0 - weight) * front(partner)
     if args.spec_augment:
-        features = SpecAugment(
+        masks = SpecAugment(
             frequency_masks=2,
             frequency_width=front.feature_dim // 5,
             time_masks=2,
             time_width=10,
             seed=args.seed,
-        )(features)
+        )
+        if args.mixup:
+            mixed = masks(mixed)
+        else:
+            features = masks(features)
     steps = args.epochs * int(np.ceil(args.train_size / args.batch_size))
     steps += args.pretrain_epochs * int(
         np.ceil(args.pretrain_size / args.batch_size)
@@ -183,6 +196,17 @@ def build_model(args):
     )
     optimizer = keras.optimizers.Adam(schedule, clipnorm=5.0)
     loss = keras.losses.SparseCategoricalCrossentropy()
+    if args.mixup:
+        trainer = keras.Model([audio, partner, weight], encoder(mixed))
+        trainer.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(),
+            # The accuracy on each mix's larger share: a progress figure.
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+        model = keras.Model(audio, encoder(features), name="spoken_digits")
+        model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+        return model, trainer
     if not args.adversarial:
         model = keras.Model(audio, encoder(features), name="spoken_digits")
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -218,6 +242,18 @@ def reset(model, initial_weights) -> None:
     model.set_weights(initial_weights)
     for variable in model.optimizer.variables:
         variable.assign(np.zeros(variable.shape, variable.dtype))
+
+
+def mixed_batch(batch, digits, rng, alpha: float):
+    """mixup inputs and targets for a `--mixup` trainer: each example is
+    paired with a random other one of the epoch and weighted w ~ Beta(α, α)
+    against it; the target is the same mix of the two one-hot digits."""
+    partner = rng.permutation(len(batch))
+    weight = rng.beta(alpha, alpha, size=(len(batch), 1, 1))
+    weight = weight.astype(np.float32)
+    one_hot = np.eye(10, dtype=np.float32)[digits]
+    targets = weight[:, 0] * one_hot + (1.0 - weight[:, 0]) * one_hot[partner]
+    return [batch, batch[partner], weight], targets
 
 
 def synthetic_mask(data) -> np.ndarray:
@@ -287,11 +323,13 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
             else data["audio"][i]
             for i in order
         ]
-        targets = data["digits"][order]
+        inputs, targets = padded(waveforms, length), data["digits"][order]
         if args.adversarial:
             targets = {"digit": targets, "speaker": data["speaker_ids"][order]}
+        if args.mixup:
+            inputs, targets = mixed_batch(inputs, targets, rng, args.mixup)
         logs = trainer.fit(
-            padded(waveforms, length),
+            inputs,
             targets,
             batch_size=args.batch_size,
             epochs=1,
@@ -391,6 +429,9 @@ def markdown(folds, meta) -> str:
     spec = " + SpecAugment" if meta["spec_augment"] else ""
     if meta.get("adversarial"):
         spec += f" + speaker adversary (reversal weight {meta['adversarial']})"
+    if meta.get("mixup"):
+        alpha = meta["mixup"]
+        spec += f" + mixup of the features (Beta({alpha}, {alpha}))"
     if meta.get("synthetic"):
         spec += (
             f" + synthetic voices ({meta['synthetic_ratio']} per real "
@@ -469,6 +510,9 @@ def run(args) -> int:
         known = sorted(set(data["speakers"]))
         print(f"Unknown speaker(s) {unknown}; have {known}")
         return 2
+    if args.mixup and args.adversarial:
+        print("--mixup and --adversarial do not combine: choose one")
+        return 2
     if args.pretrain_epochs and not args.synthetic:
         print("--pretrain-epochs needs --synthetic: nothing to pre-train on")
         return 2
@@ -508,6 +552,7 @@ def run(args) -> int:
                 "synthetic",
                 "synthetic_ratio",
                 "adversarial",
+                "mixup",
                 "pretrain_epochs",
                 "test_speeds",
             )
@@ -546,6 +591,19 @@ def speeds(text: str) -> list[float]:
             f"expected positive comma-separated factors, got {text!r}"
         )
     return factors
+
+
+def non_negative(text: str) -> float:
+    """A finite number >= 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number >= 0, got {text!r}"
+        )
+    return value
 
 
 def parse_args(argv):
@@ -623,6 +681,13 @@ def parse_args(argv):
         default=0.0,
         help="speaker-adversarial training: the gradient-reversal weight "
         "(0: off)",
+    )
+    runner.add_argument(
+        "--mixup",
+        type=non_negative,
+        default=0.0,
+        help="mixup of the normalised features: α of the Beta(α, α) mixing "
+        "weight (0: off; 0.2 is the mixup paper's speech setting)",
     )
     runner.add_argument(
         "--pretrain-epochs",

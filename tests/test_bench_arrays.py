@@ -245,3 +245,67 @@ def test_test_speeds_write_a_second_scored_run(tmp_path):
         "mean over test speeds"
         in (tmp_path / "out" / "tiny_test_speeds.md").read_text()
     )
+
+
+def test_mixed_batch_mixes_inputs_and_targets_alike():
+    batch = np.arange(12, dtype=np.float32).reshape(4, 3)
+    digits = np.array([0, 1, 2, 3])
+    rng = np.random.default_rng(5)
+    (first, second, weight), targets = arrays.mixed_batch(
+        batch, digits, rng, 0.4
+    )
+    assert first is batch and weight.shape == (4, 1, 1)
+    assert np.all((weight > 0) & (weight < 1))
+    # Row i of `second` is another row of the batch; its digit gets 1 - w.
+    partner = [int(row[0]) // 3 for row in second]
+    assert sorted(partner) == [0, 1, 2, 3]
+    for row, other in enumerate(partner):
+        w = weight[row, 0, 0]
+        expected = np.zeros(10, np.float32)
+        expected[digits[row]] += w
+        expected[digits[other]] += 1 - w
+        np.testing.assert_allclose(targets[row], expected, rtol=1e-6)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_mixup_trains_on_mixed_features_and_tests_on_plain_audio(tmp_path):
+    args = arrays.parse_args(["run", "unused.npz", "--mixup", "0.2"])
+    args.train_size, args.pretrain_size = 64, 0
+    model, trainer = arrays.build_model(args)
+    assert [tensor.name for tensor in trainer.inputs] == [
+        "audio",
+        "partner",
+        "weight",
+    ]
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 4000))
+    audio = audio.astype(np.float32)
+    # Weight 1 is the first recording alone: the trainer agrees with the
+    # model (SpecAugment is off outside training).
+    alone = trainer.predict(
+        [audio, audio[::-1], np.ones((2, 1, 1), np.float32)], verbose=0
+    )
+    np.testing.assert_allclose(
+        alone, model.predict(audio, verbose=0), rtol=1e-4, atol=1e-5
+    )
+    pack_noise(tmp_path, digits=3, takes=4, samples=1200)
+    tiny = {"filters": 2, "projection_dim": 4, "units": 4, "dnn_units": 4}
+    argv = ["run", str(tmp_path / "real.npz"), "--speakers", "bob"]
+    argv += ["--epochs", "1", "--max-samples", "1600", "--mixup", "0.2"]
+    argv += ["--model-args", json.dumps(tiny)]
+    argv += ["--name", "tiny", "--results-dir", str(tmp_path / "out")]
+    assert arrays.main(argv) == 0
+    run = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    assert run["meta"]["mixup"] == 0.2
+    assert np.sum(run["folds"][0]["confusion"]) == 12
+    assert "mixup" in (tmp_path / "out" / "tiny.md").read_text()
+
+
+def test_mixup_options_are_checked(tmp_path, capsys):
+    for bad in ("-0.1", "nan", "strong"):
+        with pytest.raises(SystemExit):
+            arrays.parse_args(["run", "unused.npz", "--mixup", bad])
+    pack_noise(tmp_path, digits=2, takes=2, samples=300)
+    argv = ["run", str(tmp_path / "real.npz"), "--speakers", "bob"]
+    argv += ["--mixup", "0.2", "--adversarial", "0.3"]
+    assert arrays.main(argv) == 2
+    assert "do not combine" in capsys.readouterr().out

@@ -687,7 +687,7 @@ def parse_args(argv):
         type=non_negative,
         default=0.0,
         help="mixup of the normalised features: α of the Beta(α, α) mixing "
-        "weight (0: off; 0.2 is the mixup paper's speech setting)",
+        "weight (0: off; the mixup paper used 0.1 and 0.2 on speech)",
     )
     runner.add_argument(
         "--pretrain-epochs",

@@ -246,8 +246,9 @@ def reset(model, initial_weights) -> None:
 
 def mixed_batch(batch, digits, rng, alpha: float):
     """mixup inputs and targets for a `--mixup` trainer: each example is
-    paired with a random other one of the epoch and weighted w ~ Beta(α, α)
-    against it; the target is the same mix of the two one-hot digits."""
+    paired with the one a random permutation of the epoch puts in its place
+    (rarely itself) and weighted w ~ Beta(α, α) against it; the target is
+    the same mix of the two one-hot digits."""
     partner = rng.permutation(len(batch))
     weight = rng.beta(alpha, alpha, size=(len(batch), 1, 1))
     weight = weight.astype(np.float32)

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 8000
+DIGITS = 10  # the classes: spoken 0-9
 SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
 RESULTS = Path(__file__).resolve().parent / "results"
 _NAME = re.compile(r"(?:^|/)(\d)_([a-z]+)_(\d+)\.wav$")
@@ -161,7 +162,7 @@ def build_model(args):
         args.model,
         inputs="features",
         feature_dim=front.feature_dim,
-        num_classes=10,
+        num_classes=DIGITS,
         output_activation="softmax",
         **json.loads(args.model_args),
     )
@@ -252,7 +253,7 @@ def mixed_batch(batch, digits, rng, alpha: float):
     partner = rng.permutation(len(batch))
     weight = rng.beta(alpha, alpha, size=(len(batch), 1, 1))
     weight = weight.astype(np.float32)
-    one_hot = np.eye(10, dtype=np.float32)[digits]
+    one_hot = np.eye(DIGITS, dtype=np.float32)[digits]
     targets = weight[:, 0] * one_hot + (1.0 - weight[:, 0]) * one_hot[partner]
     return [batch, batch[partner], weight], targets
 
@@ -391,7 +392,7 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
 def scored(probabilities: np.ndarray, digits: np.ndarray) -> dict:
     """Accuracy, confusion and the per-recording probabilities of a fold."""
     predictions = np.argmax(probabilities, -1)
-    confusion = np.zeros((10, 10), np.int64)
+    confusion = np.zeros((DIGITS, DIGITS), np.int64)
     np.add.at(confusion, (digits, predictions), 1)
     return {
         "test_accuracy": float(np.mean(predictions == digits)),

@@ -2,7 +2,8 @@
 
 - `add_data_arguments`/`add_training_arguments`: the common command line.
 - `load_recordings`: FSDD with clear errors (exit 2) for bad paths.
-- `audio_model`: raw audio Input -> LogMelFrontEnd -> a zoo encoder.
+- `audio_model`: raw audio Input -> LogMelFrontEnd (or the pretrained
+  SpeechEmbeddingFrontEnd) -> a zoo encoder.
 - `augment`: waveform augmentation for tf.data (gain, shift, noise, speed).
 - `fit`: `zoo.distribute.fit_model` under `--strategy`, resumably.
 - `checked_audio`: the in-graph checks of an exported model's `audio`.
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import zoo
@@ -26,9 +28,13 @@ from zoo import distribute
 from zoo.cli import positive_int
 from zoo.data import DataError
 from zoo.features import LogMelFrontEnd
+from zoo.pretrained_speech_embedding import load_weights
+from zoo.speech_embedding import SpeechEmbeddingFrontEnd
 
 SAMPLE_RATE = 8000
 DEFAULT_DATA = "/work/shared/data/fsdd_5speakers.tar.gz"
+# `audio_model`'s front end for `--front-end speech-embedding`.
+SPEECH_EMBEDDING = "speech-embedding"
 # The exported signatures' input: 8 kHz mono samples in [-1, 1].
 AUDIO_SPEC = tf.TensorSpec([None, None], tf.float32, name="audio")
 
@@ -152,10 +158,19 @@ def load_recordings(args):
 def audio_model(encoder_name: str, front_end: dict, name: str, **encoder_args):
     """Raw audio [batch, samples] -> front end -> `zoo.build(encoder_name)`.
 
-    Returns `(model, encoder)`; the front end's padded frames are zero, which
-    the encoder's Masking layer turns into its mask.
+    `front_end` holds `LogMelFrontEnd`'s arguments, or is
+    `SPEECH_EMBEDDING` for the pretrained `SpeechEmbeddingFrontEnd` (its
+    weights loaded here; `adapt_speech_embedding` fits its
+    standardisation). Returns `(model, encoder)`; the front end's padded
+    frames are zero, which the encoder's Masking layer turns into its mask.
     """
-    front = LogMelFrontEnd(**front_end, name="front_end")
+    if front_end == SPEECH_EMBEDDING:
+        try:
+            front = load_weights(SpeechEmbeddingFrontEnd(name="front_end"))
+        except DataError as error:
+            fail(f"--front-end speech-embedding: {error}")
+    else:
+        front = LogMelFrontEnd(**front_end, name="front_end")
     encoder = zoo.build(
         encoder_name,
         inputs="features",
@@ -165,6 +180,20 @@ def audio_model(encoder_name: str, front_end: dict, name: str, **encoder_args):
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     outputs = encoder(front(audio))
     return keras.Model(audio, outputs, name=name), encoder
+
+
+def adapt_speech_embedding(model: keras.Model, batches) -> int:
+    """Fits the standardisation of `model`'s SpeechEmbeddingFrontEnd to the
+    valid embeddings of `batches` ((audio, label) batches of the clean
+    training recordings); returns how many embeddings it used."""
+    front = model.get_layer("front_end")
+    raw = []
+    for audio, _ in batches:
+        vectors = np.asarray(front(audio.numpy()))
+        raw.append(vectors[np.any(vectors != 0, axis=-1)])
+    raw = np.concatenate(raw)
+    front.adapt(raw)
+    return len(raw)
 
 
 def augment(
@@ -361,7 +390,13 @@ def front_end_summary(model) -> str:
     members may differ)."""
     found = []
     for layer in [model, *getattr(model, "layers", [])]:
-        if isinstance(layer, LogMelFrontEnd):
+        if isinstance(layer, SpeechEmbeddingFrontEnd):
+            found.append(
+                "SpeechEmbeddingFrontEnd (Google's speech embedding, Lin et "
+                "al. 2020, weights from openwakeword 0.5.1; frozen; "
+                "standardised on the training recordings)"
+            )
+        elif isinstance(layer, LogMelFrontEnd):
             config = layer.get_config()
             settings = {
                 key: value

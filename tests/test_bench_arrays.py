@@ -309,3 +309,22 @@ def test_mixup_options_are_checked(tmp_path, capsys):
     argv += ["--mixup", "0.2", "--adversarial", "0.3"]
     assert arrays.main(argv) == 2
     assert "do not combine" in capsys.readouterr().out
+
+
+def test_speech_embedding_bench_writes_a_comparable_run(tmp_path):
+    from bench import speech_embedding_loso
+
+    pack_noise(tmp_path, digits=3, takes=4, samples=1200)
+    argv = [str(tmp_path / "real.npz"), "--speakers", "bob", "--epochs", "2"]
+    argv += ["--model", "gru", "--model-args", json.dumps({"units": 4})]
+    argv += ["--name", "tiny", "--results-dir", str(tmp_path / "out")]
+    assert speech_embedding_loso.main(argv) == 0
+    run = json.loads((tmp_path / "out" / "tiny.json").read_text())
+    fold = run["folds"][0]
+    assert fold["speaker"] == "bob" and np.sum(fold["confusion"]) == 12
+    assert len(fold["test_probabilities"]) == 12 and len(fold["history"]) == 2
+    assert (
+        "SpeechEmbeddingFrontEnd" in (tmp_path / "out" / "tiny.md").read_text()
+    )
+    # Comparable with the other bench's runs: bench.loso_levers reads it.
+    assert run["meta"]["command"].startswith("python -m bench.speech_embedding")

@@ -221,6 +221,44 @@ def test_spoken_ensemble_arguments(capsys, tmp_path, connected):
         assert message in capsys.readouterr().err
 
 
+def test_spoken_digits_on_the_speech_embedding(recordings, tmp_path):
+    argv = smoke_args(recordings, tmp_path, "spoken_digits")
+    argv += ["--front-end", "speech-embedding", "--model", "gru"]
+    argv += ["--model-args", '{"units": 4}', "--no-augment"]
+    assert spoken_digits.main(argv) == 0
+    version = tmp_path / "models" / "spoken_digits" / "3"
+    card = json.loads(
+        (version / "assets.extra" / "model_card.json").read_text()
+    )
+    assert card["front_end"].startswith("SpeechEmbeddingFrontEnd")
+    # Standardised on the training recordings: not the initial 0 and 1.
+    model = keras.saving.load_model(tmp_path / "run" / "best.keras")
+    front_end = model.get_layer("front_end")
+    assert np.any(front_end.feature_mean.numpy() != 0)
+    assert front_end.trainable_weights == []
+    # As TF Serving loads it, and in TF2 on a right-zero-padded batch.
+    audio = tmp_path / "audio.npy"
+    np.save(audio, np.resize(tone(4, 0, 9), (2, 6000)))
+    output = saved_model_cli_run(version, f"audio={audio}", flag="--inputs")
+    assert "Result for output key probabilities:" in output
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    batch = np.zeros((2, 6000), np.float32)
+    batch[0, :2400] = tone(4, 0, 9)
+    batch[1] = np.resize(tone(7, 1, 9), 6000)
+    alone = serve(audio=tf.constant(batch[:1, :2400]))["probabilities"]
+    padded = serve(audio=tf.constant(batch))["probabilities"].numpy()
+    np.testing.assert_allclose(padded[0], alone.numpy()[0], atol=1e-5)
+
+
+def test_speech_embedding_front_end_arguments(capsys):
+    for extra in (["--mels", "20"], ["--cepstra", "13"]):
+        with pytest.raises(SystemExit):
+            spoken_digits.parse_args(
+                ["--front-end", "speech-embedding", *extra]
+            )
+        assert "own fixed features; drop --" in capsys.readouterr().err
+
+
 def test_spoken_digits_saved_model_outputs(spoken):
     tmp_path, _ = spoken
     serve = tf.saved_model.load(

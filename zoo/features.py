@@ -18,6 +18,17 @@ from zoo.layers import validation
 NORMALIZATIONS = ("mean_variance", "mean", "none")
 
 
+def valid_length(inputs):
+    """[batch, samples] right-zero-padded audio -> int32 [batch]: one past
+    each row's last non-zero sample (0 for all-zero audio)."""
+    # One extra zero sample keeps the max defined for empty audio.
+    inputs = ops.pad(ops.cast(inputs, "float32"), [[0, 0], [0, 1]])
+    samples = ops.shape(inputs)[1]
+    nonzero = ops.cast(ops.not_equal(inputs, 0.0), "int32")
+    positions = ops.arange(1, samples + 1, dtype="int32")
+    return ops.max(nonzero * positions[None, :], axis=1)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class LogMelFrontEnd(keras.layers.Layer):
     """Log-mel filterbank features with per-utterance normalisation.
@@ -194,13 +205,7 @@ class LogMelFrontEnd(keras.layers.Layer):
         depend on any right padding; audio shorter than half a window keeps
         one frame, all-zero audio none.
         """
-        # One extra zero sample keeps the max defined for empty audio.
-        inputs = ops.pad(ops.cast(inputs, "float32"), [[0, 0], [0, 1]])
-        samples = ops.shape(inputs)[1]
-        nonzero = ops.cast(ops.not_equal(inputs, 0.0), "int32")
-        positions = ops.arange(1, samples + 1, dtype="int32")
-        length = ops.max(nonzero * positions[None, :], axis=1)
-        return self.frames_of_length(length)
+        return self.frames_of_length(valid_length(inputs))
 
     def frames_of_length(self, length, xp=ops):
         """The valid frames of audio whose valid length (one past its last

@@ -17,6 +17,7 @@ def _modules():
         "zoo.data.splits",
         "zoo.features",
         "zoo.registry",
+        "zoo.speech_embedding",
     ]
     for package in (zoo.layers, zoo.models):
         names.extend(

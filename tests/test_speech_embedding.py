@@ -159,3 +159,22 @@ def test_missing_weights_are_a_clear_error(tmp_path):
 def test_rejects_audio_that_is_not_mono():
     with pytest.raises(ValueError, match="mono audio"):
         SpeechEmbeddingFrontEnd()(np.zeros((1, 800, 2), np.float32))
+
+
+def test_valid_frames_margin_and_config(front_end):
+    audio = np.zeros((2, 24000), np.float32)
+    audio[0] = word(3.0, 0)
+    audio[1, :4000] = word(0.5, 1)
+    counts = np.asarray(front_end.valid_frames(audio))
+    found = np.asarray(front_end(audio))
+    assert list(counts) == [int(np.sum(np.any(row, -1))) for row in found]
+    assert list(front_end.frames_of_length(np.array([24000, 4000, 0]), np)) == [
+        *counts,
+        0,
+    ]
+    # A wider margin centres a window on each edge: more windows.
+    wide = SpeechEmbeddingFrontEnd(margin=3100)
+    assert wide.frames_of_length(24000, np) > counts[0]
+    assert SpeechEmbeddingFrontEnd.from_config(wide.get_config()).margin == 3100
+    with pytest.raises(ValueError, match="margin"):
+        SpeechEmbeddingFrontEnd(margin=-1)

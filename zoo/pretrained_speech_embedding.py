@@ -44,7 +44,8 @@ def default_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / MODELS
 
 
-def _initializers(path: Path) -> dict[str, np.ndarray]:
+def _graph(path: Path):
+    """(the ONNX graph of `path`, its initialisers by name as arrays)."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -55,16 +56,15 @@ def _initializers(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path} does not exist: {INSTALL_HINT}")
     graph = onnx.load(str(path)).graph
-    return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return graph, weights
 
 
-def _convolutions(graph_path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+def _convolutions(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     """The embedding network's (kernel OIHW, bias or None), in graph order."""
-    import onnx
-
-    weights = _initializers(graph_path)
+    graph, weights = _graph(path)
     found = []
-    for node in onnx.load(str(graph_path)).graph.node:
+    for node in graph.node:
         if node.op_type == "Conv":
             bias = weights[node.input[2]] if len(node.input) > 2 else None
             found.append((weights[node.input[1]], bias))
@@ -80,7 +80,7 @@ def load_weights(
     folder = Path(folder) if folder is not None else default_folder()
     if not front_end.built:
         front_end.build((None, None))
-    mel = _initializers(folder / MEL_FILE)
+    _, mel = _graph(folder / MEL_FILE)
     # 16 kHz kernels [257, 1, 512] -> every other tap of the bins below
     # 4 kHz: the 8 kHz STFT (zoo.speech_embedding explains why).
     real = mel["0.stft.conv_real.weight"][:FREQUENCY_BINS, 0, ::2]

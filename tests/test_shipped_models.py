@@ -48,3 +48,11 @@ def test_shipped_model_runs_in_a_tf1_session(name, tmp_path):
     card = json.loads((folder / "assets.extra" / "model_card.json").read_text())
     assert card["version"] == int(folder.name)
     assert card["command"] and card["git_commit"] and card["name"] == name
+
+
+def test_latency_bench_times_the_shipped_spoken_digits_model(capsys):
+    from bench import saved_model_latency
+
+    assert saved_model_latency.main([str(latest("spoken_digits"))]) == 0
+    table = capsys.readouterr().out
+    assert "| 1 x 1 s | 32 x 1 s |" in table and " ms |" in table

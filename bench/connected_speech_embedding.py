@@ -237,7 +237,9 @@ def parse_args(argv):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--results-dir", default=str(RESULTS))
-    parser.add_argument("--name", default="connected_digits_speech_embedding")
+    parser.add_argument(
+        "--name", default="connected_digits_speech_embedding_run"
+    )
     return parser.parse_args(argv)
 
 

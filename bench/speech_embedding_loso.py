@@ -53,9 +53,9 @@ def embed(audio, batch_size: int = 64) -> list[np.ndarray]:
         length = max(len(audio[i]) for i in rows)
         batch = arrays.padded([audio[i] for i in rows], length)
         vectors = np.asarray(front_end(batch))
+        counts = np.asarray(front_end.valid_frames(batch))
         for row, index in enumerate(rows):
-            valid = np.any(vectors[row] != 0, axis=-1)
-            found[index] = vectors[row][valid]
+            found[index] = vectors[row, : counts[row]]
     return found
 
 

@@ -189,8 +189,10 @@ def adapt_speech_embedding(model: keras.Model, batches) -> int:
     front = model.get_layer("front_end")
     raw = []
     for audio, _ in batches:
-        vectors = np.asarray(front(audio.numpy()))
-        raw.append(vectors[np.any(vectors != 0, axis=-1)])
+        audio = audio.numpy()
+        vectors = np.asarray(front(audio))
+        counts = np.asarray(front.valid_frames(audio))
+        raw += [row[:count] for row, count in zip(vectors, counts)]
     raw = np.concatenate(raw)
     front.adapt(raw)
     return len(raw)

@@ -341,14 +341,7 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
         _, accuracy = model.evaluate(
             x_validation, y_validation, batch_size=256, verbose=0
         )
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": float(logs["loss"][0]),
-                "accuracy": float(logs["accuracy"][0]),
-                "val_accuracy": float(accuracy),
-            }
-        )
+        history.append(epoch_entry(epoch, logs, accuracy))
         if accuracy >= best:
             best, best_weights = accuracy, model.get_weights()
         print(
@@ -356,22 +349,15 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
             f"acc {logs['accuracy'][0]:.3f} val {accuracy:.3f}",
             flush=True,
         )
-    seconds = time.perf_counter() - start
     model.set_weights(best_weights)
-    probabilities = model.predict(x_test, batch_size=256, verbose=0)
-    scores = scored(probabilities, y_test)
-    print(f"{speaker}: test accuracy {scores['test_accuracy']:.4f}", flush=True)
-    fold = {
-        "speaker": speaker,
-        "test_recordings": int(len(test)),
-        "best_val_accuracy": float(best),
-        "training_s": seconds,
-        # The 1-, 5- and 15-minute load averages when the fold ended (the
-        # CPU is shared: wall times depend on them).
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-        **scores,
-        "history": history,
-    }
+    fold = tested_fold(
+        model,
+        (x_test, y_test),
+        speaker=speaker,
+        best=best,
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
     if args.test_speeds:
         # Test-time speed perturbation: the mean probabilities over copies
         # of each test recording played at these speeds.
@@ -387,6 +373,38 @@ def run_fold(data, speaker, args, models, initial_weights) -> dict:
         accuracy = fold["test_speeds"]["test_accuracy"]
         print(f"{speaker}: at speeds {args.test_speeds} {accuracy:.4f}")
     return fold
+
+
+def tested_fold(model, test, *, speaker, best, seconds, history) -> dict:
+    """A fold's record: `model` (at its best validation epoch) scored on
+    `test` = (inputs, digits), with the fold's training figures."""
+    inputs, digits = test
+    probabilities = model.predict(inputs, batch_size=256, verbose=0)
+    scores = scored(probabilities, digits)
+    print(f"{speaker}: test accuracy {scores['test_accuracy']:.4f}", flush=True)
+    return {
+        "speaker": speaker,
+        "test_recordings": int(len(digits)),
+        "best_val_accuracy": float(best),
+        "training_s": seconds,
+        # The 1-, 5- and 15-minute load averages when the fold ended (the
+        # CPU is shared: wall times depend on them).
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        **scores,
+        "history": history,
+    }
+
+
+def epoch_entry(epoch: int, logs: dict, accuracy: float) -> dict:
+    """One epoch of a fold's history: its 1-based number, the training
+    loss and accuracy (`fit`'s history of one epoch) and validation
+    accuracy."""
+    return {
+        "epoch": epoch + 1,
+        "loss": float(logs["loss"][0]),
+        "accuracy": float(logs["accuracy"][0]),
+        "val_accuracy": float(accuracy),
+    }
 
 
 def scored(probabilities: np.ndarray, digits: np.ndarray) -> dict:
@@ -502,15 +520,51 @@ def markdown(folds, meta) -> str:
     return "\n".join(lines) + "\n"
 
 
+def known_speakers(data, speakers) -> bool:
+    """Whether every one of `speakers` is in `data`; prints which are not."""
+    unknown = sorted(set(speakers) - set(data["speakers"]))
+    if unknown:
+        known = sorted(set(data["speakers"]))
+        print(f"Unknown speaker(s) {unknown}; have {known}")
+    return not unknown
+
+
+def with_synthetic(data, args, speaker: str) -> dict:
+    """`data` plus --synthetic-ratio synthetic utterances per real training
+    recording (of the fold holding out `speaker`), or `data` itself."""
+    if not args.synthetic:
+        return data
+    real_train = len(split(data, speaker, args)[0])
+    count = int(round(args.synthetic_ratio * real_train))
+    return add_synthetic(data, args.synthetic, count)
+
+
+def environment(module: str) -> dict:
+    """A run's command (`python -m module` + argv), backend, device,
+    versions and date, for its results' meta."""
+    import keras
+
+    versions = {"keras": keras.__version__, "numpy": np.__version__}
+    for name in ("jax", "torch", "tensorflow"):
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            versions[name] = loaded.__version__
+    devices = keras.distribution.list_devices()
+    return {
+        "command": f"python -m {module} " + " ".join(sys.argv[1:]),
+        "backend": keras.backend.backend(),
+        "device": devices[0] if devices else platform.machine(),
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
 def run(args) -> int:
     import keras
 
     data = load(args.data)
     speakers = args.speakers.split(",")
-    unknown = sorted(set(speakers) - set(data["speakers"]))
-    if unknown:
-        known = sorted(set(data["speakers"]))
-        print(f"Unknown speaker(s) {unknown}; have {known}")
+    if not known_speakers(data, speakers):
         return 2
     if args.mixup and args.adversarial:
         print("--mixup and --adversarial do not combine: choose one")
@@ -518,24 +572,9 @@ def run(args) -> int:
     if args.pretrain_epochs and not args.synthetic:
         print("--pretrain-epochs needs --synthetic: nothing to pre-train on")
         return 2
-    if args.synthetic:
-        # `ratio` synthetic utterances per real training recording.
-        real_train = len(split(data, speakers[0], args)[0])
-        count = int(round(args.synthetic_ratio * real_train))
-        data = add_synthetic(data, args.synthetic, count)
-    versions = {"keras": keras.__version__, "numpy": np.__version__}
-    for name in ("jax", "torch", "tensorflow"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = module.__version__
-    devices = keras.distribution.list_devices()
+    data = with_synthetic(data, args, speakers[0])
     meta = {
-        "command": "python -m bench.speaker_independent_arrays "
-        + " ".join(sys.argv[1:]),
-        "backend": keras.backend.backend(),
-        "device": devices[0] if devices else platform.machine(),
-        "versions": versions,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **environment("bench.speaker_independent_arrays"),
         **{
             key: getattr(args, key)
             for key in (

@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -121,30 +118,18 @@ def run_fold(data, features, speaker, args, encoder, initial) -> dict:
         _, accuracy = encoder.evaluate(
             x["validation"], digits[validation], batch_size=256, verbose=0
         )
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "loss": float(logs["loss"][0]),
-                "accuracy": float(logs["accuracy"][0]),
-                "val_accuracy": float(accuracy),
-            }
-        )
+        history.append(arrays.epoch_entry(epoch, logs, accuracy))
         if accuracy >= best:
             best, best_weights = accuracy, encoder.get_weights()
-    seconds = time.perf_counter() - start
     encoder.set_weights(best_weights)
-    probabilities = encoder.predict(x["test"], batch_size=256, verbose=0)
-    scores = arrays.scored(probabilities, digits[test])
-    print(f"{speaker}: test accuracy {scores['test_accuracy']:.4f}", flush=True)
-    return {
-        "speaker": speaker,
-        "test_recordings": int(len(test)),
-        "best_val_accuracy": float(best),
-        "training_s": seconds,
-        "load_average": [round(value, 2) for value in os.getloadavg()],
-        **scores,
-        "history": history,
-    }
+    return arrays.tested_fold(
+        encoder,
+        (x["test"], digits[test]),
+        speaker=speaker,
+        best=best,
+        seconds=time.perf_counter() - start,
+        history=history,
+    )
 
 
 def markdown(folds, meta) -> str:
@@ -176,33 +161,16 @@ def run(args) -> int:
 
     data = arrays.load(args.data)
     speakers = args.speakers.split(",")
-    unknown = sorted(set(speakers) - set(data["speakers"]))
-    if unknown:
-        known = sorted(set(data["speakers"]))
-        print(f"Unknown speaker(s) {unknown}; have {known}")
+    if not arrays.known_speakers(data, speakers):
         return 2
-    if args.synthetic:
-        real_train = len(arrays.split(data, speakers[0], args)[0])
-        count = int(round(args.synthetic_ratio * real_train))
-        data = arrays.add_synthetic(data, args.synthetic, count)
+    data = arrays.with_synthetic(data, args, speakers[0])
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     features = embed(data["audio"])
     embedding_s = time.perf_counter() - start
     print(f"embedded {len(features)} recordings in {embedding_s:.0f} s")
-    versions = {"keras": keras.__version__, "numpy": np.__version__}
-    for name in ("jax", "torch", "tensorflow"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = module.__version__
-    devices = keras.distribution.list_devices()
     meta = {
-        "command": "python -m bench.speech_embedding_loso "
-        + " ".join(sys.argv[1:]),
-        "backend": keras.backend.backend(),
-        "device": devices[0] if devices else platform.machine(),
-        "versions": versions,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **arrays.environment("bench.speech_embedding_loso"),
         "front_end": FRONT_END,
         "embedding_s": round(embedding_s, 1),
         "augment": False,

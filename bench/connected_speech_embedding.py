@@ -28,25 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import speaker_independent_arrays as arrays
+from bench.speech_embedding_loso import embed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_DIGITS = 7  # zoo.data.SynthesisConfig's default
-
-
-def embedded(front_end, utterances, batch_size: int = 32) -> list:
-    """Each utterance's valid raw embeddings [windows, 96]."""
-    order = np.argsort([len(u.audio) for u in utterances])
-    found = [None] * len(utterances)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        length = max(len(utterances[i].audio) for i in rows)
-        batch = arrays.padded([utterances[i].audio for i in rows], length)
-        vectors = np.asarray(front_end(batch))
-        counts = np.asarray(front_end.valid_frames(batch))
-        for row, index in enumerate(rows):
-            found[index] = vectors[row, : counts[row]]
-    return found
 
 
 def packed(features, utterances, mean, scale):
@@ -106,7 +91,8 @@ def run(args) -> int:
     front_end = load_weights(SpeechEmbeddingFrontEnd(margin=args.margin))
     start = time.perf_counter()
     features = {
-        split: embedded(front_end, corpus.utterances[split]) for split in sizes
+        split: embed(front_end, [u.audio for u in corpus.utterances[split]], 32)
+        for split in sizes
     }
     embedding_s = time.perf_counter() - start
     mean, scale = standardisation(np.concatenate(features["train"]))

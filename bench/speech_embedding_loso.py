@@ -35,14 +35,10 @@ from zoo.speech_embedding import standardisation
 FRONT_END = "SpeechEmbeddingFrontEnd (frozen, 96-d every 80 ms)"
 
 
-def embed(audio, batch_size: int = 64) -> list[np.ndarray]:
+def embed(front_end, audio, batch_size: int = 64) -> list[np.ndarray]:
     """Each recording's valid raw embeddings, float32 [windows, 96] (before
-    the standardisation), computed by the Keras front end with the
-    pretrained weights, in batches of similar length."""
-    from zoo.pretrained_speech_embedding import load_weights
-    from zoo.speech_embedding import SpeechEmbeddingFrontEnd
-
-    front_end = load_weights(SpeechEmbeddingFrontEnd())
+    the standardisation), computed by `front_end` (a SpeechEmbeddingFrontEnd
+    with the pretrained weights) in batches of similar length."""
     order = np.argsort([len(a) for a in audio])
     found = [None] * len(audio)
     for start in range(0, len(order), batch_size):
@@ -159,6 +155,9 @@ def markdown(folds, meta) -> str:
 def run(args) -> int:
     import keras
 
+    from zoo.pretrained_speech_embedding import load_weights
+    from zoo.speech_embedding import SpeechEmbeddingFrontEnd
+
     data = arrays.load(args.data)
     speakers = args.speakers.split(",")
     if not arrays.known_speakers(data, speakers):
@@ -166,7 +165,7 @@ def run(args) -> int:
     data = arrays.with_synthetic(data, args, speakers[0])
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
-    features = embed(data["audio"])
+    features = embed(load_weights(SpeechEmbeddingFrontEnd()), data["audio"])
     embedding_s = time.perf_counter() - start
     print(f"embedded {len(features)} recordings in {embedding_s:.0f} s")
     meta = {

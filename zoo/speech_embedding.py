@@ -89,6 +89,12 @@ ARCHITECTURE = (
 )
 
 
+def _pads_frequency(layer) -> bool:
+    """Whether `layer` is a convolution with a frequency kernel of 3, which
+    the network pads by one band on each side (time is never padded)."""
+    return layer.name.startswith("conv_") and layer.kernel_size[1] == 3
+
+
 def standardisation(embeddings) -> tuple[np.ndarray, np.ndarray]:
     """(μ, σ), float32 [96] each: the per-dimension mean and standard
     deviation of raw embeddings [n, 96], σ floored at 1e-3."""
@@ -207,7 +213,7 @@ class SpeechEmbeddingFrontEnd(keras.layers.Layer):
         )
         shape = (None, WINDOW_FRAMES, MEL_BANDS, 1)
         for layer in self.network:
-            if layer.name.startswith("conv_") and layer.kernel_size[1] == 3:
+            if _pads_frequency(layer):
                 shape = (shape[0], shape[1], shape[2] + 2, shape[3])
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
@@ -257,7 +263,7 @@ class SpeechEmbeddingFrontEnd(keras.layers.Layer):
         """[n, 76, 32] log-mel windows -> [n, 96] embeddings."""
         x = windows[..., None]
         for layer in self.network:
-            if layer.name.startswith("conv_") and layer.kernel_size[1] == 3:
+            if _pads_frequency(layer):
                 x = ops.pad(x, [[0, 0], [0, 0], [1, 1], [0, 0]])
             x = layer(x)
             if layer.name.startswith("conv_") and layer.use_bias:

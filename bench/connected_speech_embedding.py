@@ -12,9 +12,20 @@ rate (DER) with greedy and beam-search decoding, the recipe's metrics.
 
     python -m bench.connected_speech_embedding \\
         ../shared/data/fsdd_5speakers.tar.gz --train-utterances 3000 \\
-        --epochs 20 [--margin 3100]
+        --epochs 20 [--margin 3100] [--features-cache F.npz] \\
+        [--save-model best.keras]
 
 Writes <results>/<name>.{json,md}. Needs the `speech` extra.
+
+- `--features-cache` keeps the embeddings of each split (its key: data,
+  sizes, speakers, seed, margin, synthetic files) for the next run of
+  other encoder settings, or with other synthetic voices.
+- `--synthetic` adds the recipe's training utterances from generated
+  voices (digits of `python -m zoo.data.synthetic_digits` files, joined).
+- `--save-model` writes the recipe's own model (raw audio -> the
+  standardised front end -> this encoder, compiled with the recipe's
+  loss), which `zoo train connected-digits --from-checkpoint ...
+  --skip-training` evaluates and exports.
 """
 
 from __future__ import annotations
@@ -48,6 +59,38 @@ def packed(features, utterances, mean, scale):
     return x, y
 
 
+def cached_features(path, keys: dict, compute) -> dict:
+    """{split: `compute(split)`} (lists of [windows, 96] arrays), each split
+    kept in the .npz `path` under its key (the settings that make its
+    utterances) and computed only when the cache has it under no such
+    key; the file is rewritten with this run's splits."""
+    path = Path(path) if path else None
+    features, found = {}, {}
+    if path and path.exists():
+        with np.load(path) as cached:
+            for split, key in keys.items():
+                if json.loads(str(cached.get(f"{split}_key", "null"))) == key:
+                    features[split] = np.split(
+                        cached[f"{split}_vectors"],
+                        np.cumsum(cached[f"{split}_lengths"])[:-1],
+                    )
+                    found[split] = True
+    for split in keys:
+        if split not in features:
+            print(f"embedding the {split} utterances")
+            features[split] = compute(split)
+    if path and len(found) < len(keys):
+        arrays = {}
+        for split, vectors in features.items():
+            arrays[f"{split}_key"] = json.dumps(keys[split])
+            arrays[f"{split}_vectors"] = np.concatenate(vectors)
+            arrays[f"{split}_lengths"] = [len(v) for v in vectors]
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, **arrays)
+        partial.replace(path)  # never a half-written cache
+    return features
+
+
 def digit_error_rate(encoder, x, y, strategy: str) -> tuple[float, float]:
     """(DER, string accuracy) of `encoder` on packed data."""
     from recipes.connected_digits import decode
@@ -66,10 +109,12 @@ def digit_error_rate(encoder, x, y, strategy: str) -> tuple[float, float]:
 def run(args) -> int:
     import keras
 
-    import zoo
     import zoo.data
+    from recipes.connected_digits import NAME as CONNECTED_NAME
     from recipes.connected_digits import NUM_CLASSES
     from recipes.connected_digits import PackedCTC
+    from recipes.connected_digits import synthetic_utterances
+    from recipes.speech_common import audio_model
     from zoo.pretrained_speech_embedding import load_weights
     from zoo.speech_embedding import SpeechEmbeddingFrontEnd
     from zoo.speech_embedding import standardisation
@@ -88,28 +133,63 @@ def run(args) -> int:
         holdout_speakers=tuple(args.holdout_speakers.split(",")),
         seed=args.seed,
     )
-    front_end = load_weights(SpeechEmbeddingFrontEnd(margin=args.margin))
+    front_end = load_weights(
+        SpeechEmbeddingFrontEnd(margin=args.margin, name="front_end")
+    )
     start = time.perf_counter()
-    features = {
-        split: embed(front_end, [u.audio for u in corpus.utterances[split]], 32)
-        for split in sizes
+    utterances = dict(corpus.utterances)
+    if args.synthetic:
+        # The recipe's --synthetic utterances, training only.
+        utterances["synthetic"] = synthetic_utterances(
+            args, zoo.data.SynthesisConfig()
+        )
+    # What makes each split's utterances: the corpus for all, and the
+    # synthetic files for theirs.
+    corpus_key = {
+        "data": Path(args.data).name,
+        "sizes": sizes,
+        "holdout_speakers": args.holdout_speakers,
+        "seed": args.seed,
+        "margin": args.margin,
     }
+    keys = {split: {**corpus_key, "split": split} for split in utterances}
+    if args.synthetic:
+        keys["synthetic"]["files"] = [Path(p).name for p in args.synthetic]
+        keys["synthetic"]["count"] = len(utterances["synthetic"])
+    features = cached_features(
+        args.features_cache,
+        keys,
+        lambda split: embed(
+            front_end, [u.audio for u in utterances[split]], 32
+        ),
+    )
     embedding_s = time.perf_counter() - start
+    # Standardised on the real training recordings, as the recipe does.
     mean, scale = standardisation(np.concatenate(features["train"]))
+    training = ["train", "synthetic"] if args.synthetic else ["train"]
     data = {
-        split: packed(features[split], corpus.utterances[split], mean, scale)
-        for split in sizes
+        split: packed(features[split], utterances[split], mean, scale)
+        for split in ("validation", "test")
     }
+    data["train"] = packed(
+        [vectors for split in training for vectors in features[split]],
+        [utterance for split in training for utterance in utterances[split]],
+        mean,
+        scale,
+    )
     keras.utils.set_random_seed(args.seed)
-    encoder = zoo.build(
+    # The recipe's model; only its encoder trains here, on the cached
+    # embeddings (the front end is frozen).
+    model, encoder = audio_model(
         args.model,
-        inputs="features",
-        feature_dim=96,
+        front_end,
+        CONNECTED_NAME,
         head="sequence",
         num_classes=NUM_CLASSES,
         output_activation=None,
         **json.loads(args.model_args),
     )
+    front_end.adapt(np.concatenate(features["train"]))
     encoder.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=5.0),
         loss=PackedCTC(),
@@ -131,6 +211,8 @@ def run(args) -> int:
             best, best_weights = der, encoder.get_weights()
     training_s = time.perf_counter() - start
     encoder.set_weights(best_weights)
+    if args.save_model:
+        save_model(model, encoder, args.save_model)
     test = {}
     for strategy in ("greedy", "beam_search"):
         der, strings = digit_error_rate(encoder, *data["test"], strategy)
@@ -146,6 +228,7 @@ def run(args) -> int:
         "training_s": round(training_s, 1),
         "load_average": [round(value, 2) for value in os.getloadavg()],
         "utterances": sizes,
+        "synthetic_utterances": len(utterances.get("synthetic", ())),
         "test_digits": int(
             sum(len(u.digits) for u in corpus.utterances["test"])
         ),
@@ -156,6 +239,7 @@ def run(args) -> int:
                 "model",
                 "model_args",
                 "margin",
+                "synthetic",
                 "epochs",
                 "batch_size",
                 "learning_rate",
@@ -175,13 +259,36 @@ def run(args) -> int:
     return 0
 
 
+def save_model(model, encoder, path) -> None:
+    """Writes `model` (audio -> front end -> the trained `encoder`) as the
+    recipe's checkpoint: compiled with its loss and the encoder's optimizer
+    (the same variables train: the front end is frozen)."""
+    from recipes.connected_digits import PackedCTC
+
+    model.compile(optimizer=encoder.optimizer, loss=PackedCTC(name="ctc"))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(partial)
+    partial.replace(path)
+    print(f"saved {path}")
+
+
+def synthetic_note(meta) -> str:
+    if not meta.get("synthetic"):
+        return ""
+    names = ", ".join(Path(path).name for path in meta["synthetic"])
+    return f" + {meta['synthetic_utterances']} synthetic ({names})"
+
+
 def markdown(result) -> str:
     meta, test = result["meta"], result["test"]
     return (
         "# Connected digits on the speech embedding, speaker "
         f"{meta['holdout_speakers']} held out\n\n"
         f"Command: `{meta['command']}`  \n"
-        f"{meta['date']}; {meta['utterances']} utterances; `{meta['model']}` "
+        f"{meta['date']}; {meta['utterances']} utterances"
+        f"{synthetic_note(meta)}; `{meta['model']}` "
         f"{meta['model_args']} on SpeechEmbeddingFrontEnd (frozen, margin "
         f"{meta['margin']} samples), CTC, {meta['epochs']} epochs, batch "
         f"{meta['batch_size']}, Adam {meta['learning_rate']}; embedding "
@@ -222,6 +329,35 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument(
+        "--synthetic",
+        nargs="+",
+        default=None,
+        metavar="NPZ",
+        help="the recipe's --synthetic: extra training utterances joined "
+        "from `python -m zoo.data.synthetic_digits` files",
+    )
+    parser.add_argument(
+        "--synthetic-utterances",
+        type=int,
+        default=None,
+        help="how many from each --synthetic file (default: as many as "
+        "--train-utterances)",
+    )
+    parser.set_defaults(smoke=False)  # read by the recipe's synthetic_count
+    parser.add_argument(
+        "--features-cache",
+        default=None,
+        metavar="NPZ",
+        help="keep the embeddings here for later runs of this corpus",
+    )
+    parser.add_argument(
+        "--save-model",
+        default=None,
+        metavar="KERAS",
+        help="write the best epoch's audio model here (the connected-digit "
+        "recipe's --from-checkpoint)",
+    )
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument(
         "--name", default="connected_digits_speech_embedding_run"

@@ -25,6 +25,7 @@ import tensorflow as tf
 import zoo
 import zoo.data
 from zoo import distribute
+from zoo.cli import non_negative_int
 from zoo.cli import positive_int
 from zoo.data import DataError
 from zoo.features import LogMelFrontEnd
@@ -155,31 +156,48 @@ def load_recordings(args):
         fail(f"cannot load --data {args.data!r}: {error}")
 
 
-def audio_model(encoder_name: str, front_end: dict, name: str, **encoder_args):
+def audio_model(encoder_name: str, front_end, name: str, **encoder_args):
     """Raw audio [batch, samples] -> front end -> `zoo.build(encoder_name)`.
 
-    `front_end` holds `LogMelFrontEnd`'s arguments, or is
-    `SPEECH_EMBEDDING` for the pretrained `SpeechEmbeddingFrontEnd` (its
-    weights loaded here; `adapt_speech_embedding` fits its
-    standardisation). Returns `(model, encoder)`; the front end's padded
-    frames are zero, which the encoder's Masking layer turns into its mask.
+    `front_end` holds `LogMelFrontEnd`'s arguments, or is a built front-end
+    layer named "front_end" (`speech_embedding` makes the pretrained one;
+    `adapt_speech_embedding` fits its standardisation). Returns
+    `(model, encoder)`; the front end's padded frames are zero, which the
+    encoder's Masking layer turns into its mask.
     """
-    if front_end == SPEECH_EMBEDDING:
-        try:
-            front = load_weights(SpeechEmbeddingFrontEnd(name="front_end"))
-        except DataError as error:
-            fail(f"--front-end speech-embedding: {error}")
-    else:
-        front = LogMelFrontEnd(**front_end, name="front_end")
+    if isinstance(front_end, dict):
+        front_end = LogMelFrontEnd(**front_end, name="front_end")
     encoder = zoo.build(
         encoder_name,
         inputs="features",
-        feature_dim=front.feature_dim,
+        feature_dim=front_end.feature_dim,
         **encoder_args,
     )
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
-    outputs = encoder(front(audio))
+    outputs = encoder(front_end(audio))
     return keras.Model(audio, outputs, name=name), encoder
+
+
+def speech_embedding(margin: int | None = None) -> SpeechEmbeddingFrontEnd:
+    """The pretrained SpeechEmbeddingFrontEnd ("front_end"; `margin` samples
+    of silence around each utterance, default the layer's), or exit 2 with
+    the install hint when its weights are missing."""
+    options = {} if margin is None else {"margin": margin}
+    try:
+        return load_weights(
+            SpeechEmbeddingFrontEnd(name="front_end", **options)
+        )
+    except DataError as error:
+        fail(f"--front-end speech-embedding: {error}")
+
+
+def front_end(args, log_mel: dict):
+    """`audio_model`'s front end for a recipe's --front-end, --mels,
+    --cepstra and --embedding-margin (`log_mel`: the recipe's own
+    LogMelFrontEnd arguments)."""
+    if args.front_end == SPEECH_EMBEDDING:
+        return speech_embedding(args.embedding_margin)
+    return front_end_config(log_mel, args)
 
 
 def adapt_speech_embedding(model: keras.Model, batches) -> int:
@@ -337,8 +355,27 @@ def ensemble_summary(paths, *, combination: str) -> dict:
     return {"members": members, "combination": combination}
 
 
-def add_front_end_arguments(group) -> None:
-    """--mels and --cepstra: the `LogMelFrontEnd` of a recipe's model."""
+def add_front_end_arguments(group, *, embedding_evidence: str) -> None:
+    """--front-end, --embedding-margin, --mels and --cepstra: the front end
+    of a recipe's model (`embedding_evidence`: where the speech embedding's
+    figures for this task are)."""
+    group.add_argument(
+        "--front-end",
+        choices=("log-mel", SPEECH_EMBEDDING),
+        default="log-mel",
+        help="the model's features: log-mels (or --cepstra MFCCs), or the "
+        "pretrained speech embedding (frozen, 96-d every 80 ms; needs the "
+        f"`speech` extra; {embedding_evidence})",
+    )
+    group.add_argument(
+        "--embedding-margin",
+        type=non_negative_int,
+        default=None,
+        metavar="SAMPLES",
+        help="with --front-end speech-embedding: the silence put around "
+        "each utterance (default: the layer's, "
+        f"{SpeechEmbeddingFrontEnd().margin})",
+    )
     group.add_argument(
         "--mels",
         type=positive_int,
@@ -358,16 +395,25 @@ def add_front_end_arguments(group) -> None:
 
 def check_front_end(parser, args, front_end: dict) -> None:
     """Exit 2 (argparse) on front-end flags that cannot apply: an
-    ensemble takes its members' front ends, and K MFCCs need K mels."""
+    ensemble takes its members' front ends, K MFCCs need K mels, and the
+    speech embedding has fixed features."""
     flags = [
         flag
         for flag, value in (("--mels", args.mels), ("--cepstra", args.cepstra))
         if value
     ]
-    if args.ensemble and flags:
+    if args.ensemble and (flags or args.front_end == SPEECH_EMBEDDING):
         parser.error(
-            f"--ensemble takes its members' front ends; drop {' '.join(flags)}"
+            "--ensemble takes its members' front ends; drop "
+            f"{' '.join(flags) or '--front-end'}"
         )
+    if args.front_end == SPEECH_EMBEDDING and flags:
+        parser.error(
+            "--front-end speech-embedding has its own fixed features; "
+            f"drop {' '.join(flags)}"
+        )
+    if args.embedding_margin is not None and args.front_end != SPEECH_EMBEDDING:
+        parser.error("--embedding-margin needs --front-end speech-embedding")
     mels = front_end_config(front_end, args)["num_mel_bins"]
     if args.cepstra and args.cepstra > mels:
         parser.error(

@@ -120,15 +120,10 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     model = common.add_model_arguments(
         parser, default="cldnn", example='{"units": 32}'
     )
-    common.add_front_end_arguments(model)
-    model.add_argument(
-        "--front-end",
-        choices=("log-mel", common.SPEECH_EMBEDDING),
-        default="log-mel",
-        help="the model's features: log-mels (or --cepstra MFCCs), or the "
-        "pretrained speech embedding (frozen; needs the `speech` extra; "
-        "unseen speakers 96 %% vs 80-83 %%, bench/results/"
-        "spoken_digits_loso_speech_embedding.md)",
+    common.add_front_end_arguments(
+        model,
+        embedding_evidence="unseen speakers 96 %% vs 80-83 %%, bench/results/"
+        "spoken_digits_loso_speech_embedding.md",
     )
     model.add_argument(
         "--ensemble",
@@ -160,21 +155,6 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     if args.ensemble and len(args.ensemble) < 2:
         parser.error("--ensemble needs two or more models")
     common.check_front_end(parser, args, FRONT_END)
-    if args.front_end == common.SPEECH_EMBEDDING:
-        clashing = [
-            flag
-            for flag, value in (
-                ("--mels", args.mels),
-                ("--cepstra", args.cepstra),
-                ("--ensemble", args.ensemble),
-            )
-            if value
-        ]
-        if clashing:
-            parser.error(
-                "--front-end speech-embedding has its own fixed features; "
-                f"drop {' '.join(clashing)}"
-            )
     if args.output_dir is None:
         args.output_dir = f"runs/{NAME}/{args.model}-{args.split}"
     return args
@@ -272,9 +252,7 @@ def build_model(args) -> keras.Model:
     overrides = {**overrides, **(args.model_args or {})}
     model, _ = common.audio_model(
         args.model,
-        common.SPEECH_EMBEDDING
-        if args.front_end == common.SPEECH_EMBEDDING
-        else common.front_end_config(FRONT_END, args),
+        common.front_end(args, FRONT_END),
         NAME,
         num_classes=10,
         output_activation="softmax",

@@ -21,6 +21,7 @@ from zoo import data as zoo_data
 from zoo.data.audio import write_wav
 from zoo.data.errors import DataError
 from zoo.features import LogMelFrontEnd
+from zoo.speech_embedding import SpeechEmbeddingFrontEnd
 
 RATE = 8000
 SPEAKERS = ("george", "jackson", "theo")
@@ -314,6 +315,72 @@ def test_connected_digits_smoke_run_and_export(connected):
         assert digit.isdigit()
 
 
+def test_connected_digits_on_the_speech_embedding(recordings, tmp_path):
+    argv = smoke_args(recordings, tmp_path, "connected_digits")
+    argv += ["--front-end", "speech-embedding", "--embedding-margin", "400"]
+    assert connected_digits.main([*argv, "--no-augment"]) == 0
+    recorded = recorded_metrics(tmp_path)
+    # The embedding is 80 ms apart already: a time-keeping encoder.
+    assert recorded["model"] == "bidirectional_gru"
+    assert recorded["training"]["time_reduction"] == 1
+    checkpoint = tmp_path / "run" / "best.keras"
+    front_end = keras.saving.load_model(checkpoint).get_layer("front_end")
+    assert front_end.margin == 400
+    assert np.any(front_end.feature_mean.numpy() != 0)  # standardised
+    version = tmp_path / "models" / "connected_digits" / "3"
+    card = json.loads(
+        (version / "assets.extra" / "model_card.json").read_text()
+    )
+    assert card["front_end"].startswith("SpeechEmbeddingFrontEnd")
+    # The exported lengths are the front end's own valid embeddings.
+    audio = np.zeros((3, 9000), np.float32)
+    audio[0] = np.resize(tone(1, 0, 9), 9000)
+    audio[1, :2400] = tone(2, 1, 9)
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    outputs = serve(audio=tf.constant(audio))
+    np.testing.assert_array_equal(
+        outputs["logits_lengths"].numpy(), front_end.valid_frames(audio)
+    )
+    assert outputs["digits"].numpy()[2] == b""
+    np.save(tmp_path / "audio.npy", audio[:2])
+    output = saved_model_cli_run(
+        version, f"audio={tmp_path / 'audio.npy'}", flag="--inputs"
+    )
+    assert "Result for output key logits_lengths:" in output
+    # How a model trained elsewhere (bench.connected_speech_embedding's
+    # --save-model) is exported: its encoder and front end, whatever
+    # --model and --front-end say.
+    argv[argv.index("3")] = "4"
+    again = [*argv[:-4], "--from-checkpoint", str(checkpoint)]
+    assert connected_digits.main([*again, "--skip-training"]) == 0
+    card = json.loads(
+        (
+            tmp_path / "models/connected_digits/4/assets.extra/model_card.json"
+        ).read_text()
+    )
+    assert card["model"] == "bidirectional_gru"
+    assert card["front_end"].startswith("SpeechEmbeddingFrontEnd")
+
+
+def test_connected_front_end_arguments(capsys):
+    for argv, message in (
+        (["--embedding-margin", "800"], "needs --front-end speech-embedding"),
+        (["--front-end", "speech-embedding", "--mels", "20"], "drop --mels"),
+        (
+            ["--front-end", "speech-embedding", "--embedding-margin", "-1"],
+            "non-negative",
+        ),
+        (
+            ["--front-end", "speech-embedding", "--ensemble", "a", "b"],
+            "drop --front-end",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            connected_digits.parse_args(argv)
+        assert message in capsys.readouterr().err
+    assert connected_digits.parse_args([]).model == "pyramid_lstm"
+
+
 @pytest.mark.parametrize("recipe", ["spoken", "connected"])
 def test_saved_model_cli_runs_the_exports(recipe, spoken, connected):
     # As TF Serving loads them: a TF1 session restoring the checkpoint.
@@ -426,12 +493,19 @@ def test_loso_results_summary_for_the_model_card(tmp_path):
     assert summary["command"] == "python -m bench.x run"
 
 
-def test_pipeline_output_lengths_equal_the_front_ends():
+@pytest.mark.parametrize(
+    "front_end",
+    [
+        LogMelFrontEnd(num_mel_bins=8, frame_step=160),
+        SpeechEmbeddingFrontEnd(margin=1000),
+    ],
+    ids=["log_mel", "speech_embedding"],
+)
+def test_pipeline_output_lengths_equal_the_front_ends(front_end):
     # The tf.data map computes lengths with TensorFlow ops under any
     # backend; they must equal the front end's own (keras.ops) rule.
-    front_end = LogMelFrontEnd(num_mel_bins=8, frame_step=160)
     rng = np.random.default_rng(0)
-    for valid in (0, 1, 127, 128, 129, 300, 4000):
+    for valid in (0, 1, 127, 128, 129, 300, 4000, 12000):
         audio = np.zeros(valid + 200, np.float32)
         audio[:valid] = rng.uniform(0.1, 0.5, valid)
         expected = connected_digits.output_lengths(front_end, audio[None], 4)

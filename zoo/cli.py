@@ -128,14 +128,21 @@ def _serve(argv: list[str]) -> int:
 
 def positive_int(text: str) -> int:
     """argparse type: a positive integer, or a usage error naming it."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0, or a usage error naming it."""
+    return _int_at_least(text, 0, "a non-negative integer")
+
+
+def _int_at_least(text: str, smallest: int, wanted: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        )
+        value = smallest - 1
+    if value < smallest:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
     return value
 
 

@@ -190,14 +190,17 @@ def run(args) -> int:
         **json.loads(args.model_args),
     )
     front_end.adapt(np.concatenate(features["train"]))
-    encoder.compile(
+    # The encoder's graph, compiled apart: the saved model then holds one
+    # optimizer, its own (a compiled inner model would shadow it).
+    trainer = keras.Model(encoder.input, encoder.output)
+    trainer.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, clipnorm=5.0),
         loss=PackedCTC(),
     )
     best, best_weights, history = np.inf, None, []
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        logs = encoder.fit(
+        logs = trainer.fit(
             *data["train"], batch_size=args.batch_size, epochs=1, verbose=0
         ).history
         der, _ = digit_error_rate(encoder, *data["validation"], "greedy")
@@ -212,7 +215,7 @@ def run(args) -> int:
     training_s = time.perf_counter() - start
     encoder.set_weights(best_weights)
     if args.save_model:
-        save_model(model, encoder, args.save_model)
+        save_model(model, trainer.optimizer, args.save_model)
     test = {}
     for strategy in ("greedy", "beam_search"):
         der, strings = digit_error_rate(encoder, *data["test"], strategy)
@@ -259,13 +262,14 @@ def run(args) -> int:
     return 0
 
 
-def save_model(model, encoder, path) -> None:
-    """Writes `model` (audio -> front end -> the trained `encoder`) as the
-    recipe's checkpoint: compiled with its loss and the encoder's optimizer
-    (the same variables train: the front end is frozen)."""
+def save_model(model, optimizer, path) -> None:
+    """Writes `model` (audio -> front end -> the trained encoder) as the
+    recipe's checkpoint: compiled with its loss and the encoder's
+    `optimizer`, state included (the same variables train: the front end
+    is frozen), so --from-checkpoint can train on."""
     from recipes.connected_digits import PackedCTC
 
-    model.compile(optimizer=encoder.optimizer, loss=PackedCTC(name="ctc"))
+    model.compile(optimizer=optimizer, loss=PackedCTC(name="ctc"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.keras")

@@ -131,6 +131,31 @@ def test_adapt_standardises_and_keeps_padding_zero(front_end, tmp_path):
     )
 
 
+def test_training_a_model_leaves_the_front_end_as_it_was(tmp_path):
+    # Frozen means no variable of the front end (its convolutions
+    # included) reaches a model's optimizer, before and after a .keras
+    # round trip; trainable=True opts in.
+    def model_on(layer):
+        inputs = keras.Input((None,))
+        pooled = keras.layers.GlobalAveragePooling1D()(layer(inputs))
+        return keras.Model(inputs, keras.layers.Dense(2)(pooled))
+
+    layer = load_weights(SpeechEmbeddingFrontEnd())
+    model = model_on(layer)
+    before = [w.numpy().copy() for w in layer.weights]
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    audio = np.stack([word(0.5, 0), word(0.5, 1)])
+    model.fit(audio, np.ones((2, 2)), epochs=2, verbose=0)
+    for weight, value in zip(layer.weights, before, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), value)
+    assert len(model.trainable_variables) == 2  # the Dense head's
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert len(restored.trainable_variables) == 2
+    tuned = model_on(SpeechEmbeddingFrontEnd(trainable=True))
+    assert len(tuned.trainable_variables) > 2
+
+
 def test_runs_under_jax(front_end, tmp_path):
     # keras.ops only: the same embeddings under another backend.
     script = f"""

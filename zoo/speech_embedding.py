@@ -178,6 +178,11 @@ class SpeechEmbeddingFrontEnd(keras.layers.Layer):
                     name=f"conv_{index}",
                 )
             )
+        # `trainable` was set before these sublayers existed, and Keras
+        # hands it down only when it changes: without this, a model holding
+        # the frozen front end would train its convolutions.
+        for layer in self.network:
+            layer.trainable = self.trainable
 
     def build(self, input_shape):
         if len(input_shape) != 2:

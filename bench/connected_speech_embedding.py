@@ -13,7 +13,7 @@ rate (DER) with greedy and beam-search decoding, the recipe's metrics.
     python -m bench.connected_speech_embedding \\
         ../shared/data/fsdd_5speakers.tar.gz --train-utterances 3000 \\
         --epochs 20 [--margin 3100] [--features-cache F.npz] \\
-        [--save-model best.keras]
+        [--save-model runs/connected_embedding]
 
 Writes <results>/<name>.{json,md}. Needs the `speech` extra.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -93,10 +94,15 @@ def cached_features(path, keys: dict, compute) -> dict:
 
 def digit_error_rate(encoder, x, y, strategy: str) -> tuple[float, float]:
     """(DER, string accuracy) of `encoder` on packed data."""
+    logits = encoder.predict(x, batch_size=64, verbose=0)
+    return logits_error_rate(logits, y, strategy)
+
+
+def logits_error_rate(logits, y, strategy: str) -> tuple[float, float]:
+    """(DER, string accuracy) of per-frame `logits` for packed targets."""
     from recipes.connected_digits import decode
     from recipes.connected_digits import edit_distance
 
-    logits = encoder.predict(x, batch_size=64, verbose=0)
     hypotheses = decode(logits, y[:, 0].astype("int32"), strategy)
     references = [[int(d) for d in row if d >= 0] for row in y[:, 1:]]
     errors = sum(
@@ -106,15 +112,13 @@ def digit_error_rate(encoder, x, y, strategy: str) -> tuple[float, float]:
     return errors / sum(len(r) for r in references), float(strings)
 
 
-def run(args) -> int:
-    import keras
-
+def prepare(args) -> dict:
+    """The corpus, its embeddings (cached) and the packed splits: {"corpus",
+    "utterances", "front_end" (pretrained, not yet standardised), "train"
+    (the raw real training embeddings), "data" ({split: (x, y)}),
+    "sizes", "embedding_s"}."""
     import zoo.data
-    from recipes.connected_digits import NAME as CONNECTED_NAME
-    from recipes.connected_digits import NUM_CLASSES
-    from recipes.connected_digits import PackedCTC
     from recipes.connected_digits import synthetic_utterances
-    from recipes.speech_common import audio_model
     from zoo.pretrained_speech_embedding import load_weights
     from zoo.speech_embedding import SpeechEmbeddingFrontEnd
     from zoo.speech_embedding import standardisation
@@ -177,7 +181,33 @@ def run(args) -> int:
         mean,
         scale,
     )
-    keras.utils.set_random_seed(args.seed)
+    return {
+        "corpus": corpus,
+        "utterances": utterances,
+        "front_end": front_end,
+        "train": np.concatenate(features["train"]),
+        "data": data,
+        "sizes": sizes,
+        "embedding_s": embedding_s,
+    }
+
+
+def run(args) -> int:
+    import keras
+
+    from recipes.connected_digits import NAME as CONNECTED_NAME
+    from recipes.connected_digits import NUM_CLASSES
+    from recipes.connected_digits import PackedCTC
+    from recipes.speech_common import audio_model
+
+    prepared = prepare(args)
+    data, front_end = prepared["data"], prepared["front_end"]
+    corpus, utterances = prepared["corpus"], prepared["utterances"]
+    sizes, embedding_s = prepared["sizes"], prepared["embedding_s"]
+    # Initial weights and batch order; the corpus (and test set) stay.
+    keras.utils.set_random_seed(
+        args.seed if args.training_seed is None else args.training_seed
+    )
     # The recipe's model; only its encoder trains here, on the cached
     # embeddings (the front end is frozen).
     model, encoder = audio_model(
@@ -189,7 +219,7 @@ def run(args) -> int:
         output_activation=None,
         **json.loads(args.model_args),
     )
-    front_end.adapt(np.concatenate(features["train"]))
+    front_end.adapt(prepared["train"])
     # The encoder's graph, compiled apart: the saved model then holds one
     # optimizer, its own (a compiled inner model would shadow it).
     trainer = keras.Model(encoder.input, encoder.output)
@@ -214,16 +244,13 @@ def run(args) -> int:
             best, best_weights = der, encoder.get_weights()
     training_s = time.perf_counter() - start
     encoder.set_weights(best_weights)
-    if args.save_model:
-        save_model(model, trainer.optimizer, args.save_model)
     test = {}
     for strategy in ("greedy", "beam_search"):
         der, strings = digit_error_rate(encoder, *data["test"], strategy)
         test[f"{strategy}_digit_error_rate"] = der
         test[f"{strategy}_string_accuracy"] = strings
     meta = {
-        "command": "python -m bench.connected_speech_embedding "
-        + " ".join(sys.argv[1:]),
+        "command": args.command,
         "backend": keras.backend.backend(),
         "versions": {"keras": keras.__version__, "numpy": np.__version__},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -247,11 +274,14 @@ def run(args) -> int:
                 "batch_size",
                 "learning_rate",
                 "seed",
+                "training_seed",
             )
         },
     }
     result = {"meta": meta, "best_val_der": best, "test": test}
     result["history"] = history
+    if args.save_model:
+        save_model(model, trainer.optimizer, args.save_model, result)
     directory = Path(args.results_dir)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{args.name}.json").write_text(
@@ -262,20 +292,109 @@ def run(args) -> int:
     return 0
 
 
-def save_model(model, optimizer, path) -> None:
-    """Writes `model` (audio -> front end -> the trained encoder) as the
-    recipe's checkpoint: compiled with its loss and the encoder's
-    `optimizer`, state included (the same variables train: the front end
-    is frozen), so --from-checkpoint can train on."""
+def evaluate(args) -> int:
+    """`--evaluate`: the validation and test DER of saved models (this
+    bench's --save-model) and of the mean of their per-frame probabilities
+    (the recipe's `--ensemble`), on the cached embeddings."""
+    import keras
+    from keras import ops
+
+    import zoo.data
+    from recipes.connected_digits import MeanProbabilityLogits
+    from zoo.speech_embedding import standardisation
+
+    prepared = prepare(args)
+    mean, scale = standardisation(prepared["train"])
+    logits = []  # (name, {split: logits})
+    for path in args.evaluate:
+        model = keras.saving.load_model(path)
+        front_end = model.get_layer("front_end")
+        if front_end.margin != args.margin or not np.allclose(
+            front_end.feature_mean.numpy(), mean, atol=1e-4
+        ):
+            raise zoo.data.DataError(
+                f"--evaluate {path!r} was not trained on this corpus (its "
+                "front end's margin or standardisation differs); give the "
+                "--margin, sizes and --seed it was trained with"
+            )
+        encoder = model.layers[-1]  # audio -> front end -> encoder
+        logits.append(
+            (
+                path,
+                {
+                    split: encoder.predict(x, batch_size=64, verbose=0)
+                    for split, (x, _) in prepared["data"].items()
+                    if split != "train"
+                },
+            )
+        )
+    if len(args.evaluate) > 1:
+        average = MeanProbabilityLogits()
+        members = [found for _, found in logits]
+        logits.append(
+            (
+                "mean of the models' probabilities",
+                {
+                    split: np.asarray(
+                        average(
+                            [ops.convert_to_tensor(m[split]) for m in members]
+                        )
+                    )
+                    for split in ("validation", "test")
+                },
+            )
+        )
+    rows = []
+    for name, found in logits:
+        row = {"models": name}
+        for split in ("validation", "test"):
+            y = prepared["data"][split][1]
+            for strategy in ("greedy", "beam_search"):
+                der, _ = logits_error_rate(found[split], y, strategy)
+                row[f"{split}_{strategy}_digit_error_rate"] = der
+        rows.append(row)
+    text = (
+        "| models | validation DER greedy | test DER greedy | test DER beam |\n"
+        "| --- | --- | --- | --- |\n"
+    )
+    for row in rows:
+        text += (
+            f"| {row['models']} | "
+            f"{row['validation_greedy_digit_error_rate']:.2%} | "
+            f"{row['test_greedy_digit_error_rate']:.2%} | "
+            f"{row['test_beam_search_digit_error_rate']:.2%} |\n"
+        )
+    command = args.command
+    directory = Path(args.results_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{args.name}.json").write_text(
+        json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+    )
+    (directory / f"{args.name}.md").write_text(
+        f"Command: `{command}`\n\n{text}"
+    )
+    print(text)
+    return 0
+
+
+def save_model(model, optimizer, folder, result) -> None:
+    """Writes `model` (audio -> front end -> the trained encoder) as a
+    recipe run folder does: `best.keras`, compiled with the recipe's loss
+    and the encoder's `optimizer`, state included (the same variables
+    train: the front end is frozen), so --from-checkpoint can train on; and
+    `metrics.json`, whose command the recipe's --ensemble cards cite."""
     from recipes.connected_digits import PackedCTC
+    from zoo import training
 
     model.compile(optimizer=optimizer, loss=PackedCTC(name="ctc"))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.stem + ".partial.keras")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / "best.partial.keras"
     model.save(partial)
-    partial.replace(path)
-    print(f"saved {path}")
+    partial.replace(folder / "best.keras")
+    record = {"run": {"command": result["meta"]["command"]}, **result}
+    training.write_json(folder / "metrics.json", record)
+    print(f"saved {folder / 'best.keras'}")
 
 
 def synthetic_note(meta) -> str:
@@ -334,6 +453,13 @@ def parse_args(argv):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument(
+        "--training-seed",
+        type=int,
+        default=None,
+        help="seeds the initial weights and batch order only (default: "
+        "--seed, which also makes the corpus)",
+    )
+    parser.add_argument(
         "--synthetic",
         nargs="+",
         default=None,
@@ -358,9 +484,18 @@ def parse_args(argv):
     parser.add_argument(
         "--save-model",
         default=None,
+        metavar="FOLDER",
+        help="write the best epoch's audio model as FOLDER/best.keras (the "
+        "connected-digit recipe's --from-checkpoint or --ensemble member) "
+        "with FOLDER/metrics.json",
+    )
+    parser.add_argument(
+        "--evaluate",
+        nargs="+",
+        default=None,
         metavar="KERAS",
-        help="write the best epoch's audio model here (the connected-digit "
-        "recipe's --from-checkpoint)",
+        help="train nothing: the validation and test DER of these "
+        "--save-model files and of their average",
     )
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument(
@@ -370,7 +505,12 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    return run(parse_args(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    args.command = "python -m bench.connected_speech_embedding " + shlex.join(
+        argv
+    )
+    return evaluate(args) if args.evaluate else run(args)
 
 
 if __name__ == "__main__":

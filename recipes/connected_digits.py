@@ -32,6 +32,7 @@ several GPUs or machines: README.md, "Reliability and scale".
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -73,6 +74,7 @@ SMOKE_ARGS = {
     "bidirectional_lstm": {"units": 4, "num_layers": 1},
     "bidirectional_gru": {"units": 4},
 }
+DECODERS = ("greedy", "beam_search")
 # The default encoders: the pyramid reduces the log-mels' 20 ms frames to
 # 80 ms; the speech embedding is 80 ms apart already.
 DEFAULT_MODEL = {
@@ -124,6 +126,13 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         embedding_evidence="bench/results/connected_digits_speech_embedding.md",
     )
     model.add_argument("--beam-width", type=positive_int, default=16)
+    model.add_argument(
+        "--decoding",
+        choices=DECODERS,
+        default="greedy",
+        help="how the exported model turns logits into `digits` (both are "
+        "measured on the test set either way)",
+    )
     model.add_argument(
         "--from-checkpoint",
         default=None,
@@ -246,7 +255,12 @@ def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
                 f"{paths[0]!r} ({', '.join(FRAMING)} differ): their "
                 "outputs would not line up"
             )
+        # One front end per distinct setting and weights (a speech
+        # embedding's standardisation is a weight).
         key = json.dumps({k: v for k, v in config.items() if k != "name"})
+        key += hashlib.sha256(
+            b"".join(np.asarray(w).tobytes() for w in front_end.get_weights())
+        ).hexdigest()
         if key not in features:
             front_end.name = (
                 "front_end" if not features else f"front_end_{len(features)}"
@@ -467,17 +481,28 @@ def evaluate(model, dataset, beam_width: int) -> dict:
     return metrics
 
 
-def transcription_endpoint(model, front_end, factor: int) -> export.Endpoint:
-    """The exported signature: checked audio -> greedy digit strings, the
-    logits and each utterance's number of valid logit frames."""
+def transcription_endpoint(
+    model, front_end, factor: int, decoding: str, beam_width: int
+) -> export.Endpoint:
+    """The exported signature: checked audio -> digit strings (greedy or
+    beam-search decoding, as `decode` does), the logits and each
+    utterance's number of valid logit frames."""
 
     def serve(audio):
         audio = common.checked_audio(audio)
         logits = tf.cast(model(audio, training=False), tf.float32)
         lengths = tf.cast(output_lengths(front_end, audio, factor), tf.int32)
-        decoded, _ = tf.nn.ctc_greedy_decoder(
-            tf.transpose(logits, (1, 0, 2)), lengths, blank_index=BLANK
-        )
+        time_major = tf.transpose(logits, (1, 0, 2))
+        if decoding == "beam_search":
+            # TensorFlow's beam search takes the last class as the blank,
+            # which BLANK is.
+            decoded, _ = tf.nn.ctc_beam_search_decoder(
+                time_major, lengths, beam_width=beam_width, top_paths=1
+            )
+        else:
+            decoded, _ = tf.nn.ctc_greedy_decoder(
+                time_major, lengths, blank_index=BLANK
+            )
         dense = tf.sparse.to_dense(decoded[0], default_value=-1)
         characters = tf.where(dense >= 0, tf.strings.as_string(dense), "")
         return {
@@ -489,11 +514,16 @@ def transcription_endpoint(model, front_end, factor: int) -> export.Endpoint:
     return export.Endpoint(serve, {"audio": common.AUDIO_SPEC})
 
 
-def export_endpoints(model: keras.Model, factor: int) -> tuple[dict, tuple]:
+def export_endpoints(
+    model: keras.Model,
+    factor: int,
+    decoding: str = "greedy",
+    beam_width: int = 16,
+) -> tuple[dict, tuple]:
     """`runner.ExportPlan.endpoints`: the signatures and what they track
     (nothing: the endpoints' variables are saved without tracking)."""
     endpoint = transcription_endpoint(
-        model, model.get_layer("front_end"), factor
+        model, model.get_layer("front_end"), factor, decoding, beam_width
     )
     return {"serving_default": endpoint}, ()
 
@@ -501,7 +531,13 @@ def export_endpoints(model: keras.Model, factor: int) -> tuple[dict, tuple]:
 def export_plan(model, args, factor, dataset, metrics, corpus):
     card = {
         "name": NAME,
-        "task": "connected digit recognition (CTC, greedy)",
+        "task": "connected digit recognition (CTC, "
+        + (
+            f"beam search, width {args.beam_width})"
+            if args.decoding == "beam_search"
+            else "greedy)"
+        ),
+        "decoding": args.decoding,
         "model": args.model,
         "front_end": common.front_end_summary(model),
         "time_reduction": factor,
@@ -531,7 +567,11 @@ def export_plan(model, args, factor, dataset, metrics, corpus):
         endpoints=export_endpoints,
         probe_inputs={"audio": probe},
         card=card,
-        options={"factor": factor},
+        options={
+            "factor": factor,
+            "decoding": args.decoding,
+            "beam_width": args.beam_width,
+        },
         reference_outputs={"logits": np.asarray(model.predict_on_batch(probe))},
         atol=1e-4,
     )

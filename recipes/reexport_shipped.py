@@ -65,8 +65,11 @@ def restored_endpoint(restored, card: dict) -> export.Endpoint:
         for name, spec in signature.structured_input_signature[1].items()
     }
     front_end = None
-    if "time_reduction" in card:
-        # The card records the front end as "LogMelFrontEnd {json}".
+    if "time_reduction" in card and (
+        "logits_lengths" not in signature.structured_outputs
+    ):
+        # Exported before the lengths were an output, on log-mels: the
+        # card records the front end as "LogMelFrontEnd {json}".
         config = json.loads(card["front_end"].split(" ", 1)[1])
         front_end = LogMelFrontEnd(**config)
         factor = int(card["time_reduction"])

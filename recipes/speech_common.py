@@ -442,6 +442,7 @@ def front_end_summary(model) -> str:
             found.append(
                 "SpeechEmbeddingFrontEnd (Google's speech embedding, Lin et "
                 "al. 2020, weights from openwakeword 0.5.1; frozen; "
+                f"{layer.margin} samples of silence around the audio; "
                 "standardised on the training recordings)"
             )
         elif isinstance(layer, LogMelFrontEnd):

@@ -7,9 +7,11 @@ import warnings
 
 import keras
 import numpy as np
+import pytest
 
 from bench import connected_speech_embedding
 from zoo.data.audio import write_wav
+from zoo.data.errors import DataError
 from zoo.speech_embedding import standardisation
 
 
@@ -70,13 +72,32 @@ def test_tiny_run_writes_der_for_the_held_out_speaker(tmp_path):
 
 def test_features_cache_and_the_saved_recipe_model(tmp_path, monkeypatch):
     folder = write_recordings(tmp_path)
-    cache, saved = tmp_path / "features.npz", tmp_path / "best.keras"
+    cache, run = tmp_path / "features.npz", tmp_path / "run"
     argv = tiny_argv(folder, tmp_path) + ["--features-cache", str(cache)]
-    saving = [*argv, "--save-model", str(saved)]
+    saving = [*argv, "--save-model", str(run)]
     assert connected_speech_embedding.main(saving) == 0
-    assert not list(tmp_path.glob("*.partial*"))
+    saved = run / "best.keras"
+    record = json.loads((run / "metrics.json").read_text())
+    assert "--save-model" in record["run"]["command"]
+    assert not list(tmp_path.rglob("*.partial*"))
     with np.load(cache) as cached:
         mean, scale = standardisation(cached["train_vectors"])
+
+    # Saved models scored again, alone and averaged (one model twice
+    # averages to itself).
+    scoring = [*argv, "--evaluate", str(saved), str(saved), "--name", "avg"]
+    assert connected_speech_embedding.main(scoring) == 0
+    rows = json.loads((tmp_path / "out" / "avg.json").read_text())["rows"]
+    assert len(rows) == 3
+    for key in (
+        "validation_greedy_digit_error_rate",
+        "test_greedy_digit_error_rate",
+    ):
+        assert rows[2][key] == rows[0][key]
+    with pytest.raises(DataError, match="not trained on this corpus"):
+        connected_speech_embedding.main(
+            [*tiny_argv(folder, tmp_path, margin=400), "--evaluate", str(saved)]
+        )
 
     # The same corpus again: the cache answers, nothing is embedded; with
     # synthetic voices added, only they are.

@@ -356,17 +356,28 @@ def test_connected_digits_on_the_speech_embedding(recordings, tmp_path):
     assert "Result for output key logits_lengths:" in output
     # How a model trained elsewhere (bench.connected_speech_embedding's
     # --save-model) is exported: its encoder and front end, whatever
-    # --model and --front-end say.
+    # --model and --front-end say; here with beam-search decoding.
     argv[argv.index("3")] = "4"
     again = [*argv[:-4], "--from-checkpoint", str(checkpoint)]
-    assert connected_digits.main([*again, "--skip-training"]) == 0
+    again += ["--skip-training", "--decoding", "beam_search"]
+    assert connected_digits.main(again) == 0
+    version = tmp_path / "models" / "connected_digits" / "4"
     card = json.loads(
-        (
-            tmp_path / "models/connected_digits/4/assets.extra/model_card.json"
-        ).read_text()
+        (version / "assets.extra" / "model_card.json").read_text()
     )
     assert card["model"] == "bidirectional_gru"
     assert card["front_end"].startswith("SpeechEmbeddingFrontEnd")
+    assert card["decoding"] == "beam_search"
+    # The graph's beam search is the recipe's (`decode`, which scored it).
+    serve = tf.saved_model.load(str(version)).signatures["serving_default"]
+    outputs = serve(audio=tf.constant(audio))
+    expected = connected_digits.decode(
+        outputs["logits"].numpy(),
+        outputs["logits_lengths"].numpy(),
+        "beam_search",
+    )
+    found = [text.decode() for text in outputs["digits"].numpy()]
+    assert found == ["".join(map(str, digits)) for digits in expected]
 
 
 def test_connected_front_end_arguments(capsys):

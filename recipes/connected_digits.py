@@ -233,8 +233,9 @@ class MeanProbabilityLogits(keras.layers.Layer):
         return input_shape[0]
 
 
-# Front-end settings that place the frames; members must share them.
-FRAMING = ("sample_rate", "frame_length", "frame_step", "fft_length")
+# Front-end settings that place the frames (LogMelFrontEnd's, and the
+# speech embedding's margin); members must share them.
+FRAMING = ("sample_rate", "frame_length", "frame_step", "fft_length", "margin")
 
 
 def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
@@ -243,17 +244,21 @@ def ensemble_model(paths) -> tuple[keras.Model, keras.Model]:
     `MeanProbabilityLogits`. The first front end keeps the name
     "front_end" (the pipeline reads its frame counts)."""
     members = common.load_members(paths)
-    first = members[0].get_layer("front_end").get_config()
+    first_layer = members[0].get_layer("front_end")
+    first = first_layer.get_config()
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     features, encoders, outputs = {}, [], []
     for index, (path, member) in enumerate(zip(paths, members, strict=True)):
         front_end = member.get_layer("front_end")
         config = front_end.get_config()
-        if any(config[key] != first[key] for key in FRAMING):
+        if type(front_end) is not type(first_layer) or any(
+            config.get(key) != first.get(key) for key in FRAMING
+        ):
             common.fail(
                 f"--ensemble {path!r} frames its audio unlike "
-                f"{paths[0]!r} ({', '.join(FRAMING)} differ): their "
-                "outputs would not line up"
+                f"{paths[0]!r} (the front end's kind or its "
+                f"{', '.join(FRAMING)} differ): their outputs would not "
+                "line up"
             )
         # One front end per distinct setting and weights (a speech
         # embedding's standardisation is a weight).
@@ -581,7 +586,10 @@ def make_model(args) -> tuple[keras.Model, keras.Model]:
     """(model, encoder): built, loaded with --from-checkpoint, or the
     average of --ensemble's models."""
     if args.ensemble:
-        return ensemble_model(args.ensemble)
+        model, encoder = ensemble_model(args.ensemble)
+        # The card's model: the first member's encoder ("member_0_<name>").
+        args.model = encoder.name.split("_", 2)[2]
+        return model, encoder
     if not args.from_checkpoint:
         return build_model(args)
     model = keras.saving.load_model(args.from_checkpoint)

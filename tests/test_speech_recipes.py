@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from helpers_saved_model_cli import saved_model_cli_run
 from helpers_zoo_command import run_zoo
+from keras import ops
 
 from recipes import connected_digits
 from recipes import speech_common as common
@@ -357,7 +358,7 @@ def test_connected_digits_on_the_speech_embedding(recordings, tmp_path):
     # How a model trained elsewhere (bench.connected_speech_embedding's
     # --save-model) is exported: its encoder and front end, whatever
     # --model and --front-end say; here with beam-search decoding.
-    argv[argv.index("3")] = "4"
+    argv[argv.index("--version") + 1] = "4"
     again = [*argv[:-4], "--from-checkpoint", str(checkpoint)]
     again += ["--skip-training", "--decoding", "beam_search"]
     assert connected_digits.main(again) == 0
@@ -368,6 +369,27 @@ def test_connected_digits_on_the_speech_embedding(recordings, tmp_path):
     assert card["model"] == "bidirectional_gru"
     assert card["front_end"].startswith("SpeechEmbeddingFrontEnd")
     assert card["decoding"] == "beam_search"
+    # Runs on the embedding average too (one front end, shared), and the
+    # card names the members' encoder, not the default --model.
+    argv[argv.index("--version") + 1] = "5"
+    pair = [*argv[:-4], "--ensemble", str(checkpoint), str(checkpoint)]
+    assert connected_digits.main(pair) == 0
+    card = json.loads(
+        (
+            tmp_path / "models/connected_digits/5/assets.extra/model_card.json"
+        ).read_text()
+    )
+    assert card["model"] == "bidirectional_gru"
+    average, _ = connected_digits.ensemble_model([checkpoint, checkpoint])
+    assert (
+        len([layer for layer in average.layers if "front_end" in layer.name])
+        == 1
+    )
+    np.testing.assert_allclose(
+        average.predict_on_batch(audio[:2]),
+        ops.log_softmax(outputs["logits"][:2], axis=-1),
+        atol=1e-4,
+    )
     # The graph's beam search is the recipe's (`decode`, which scored it).
     serve = tf.saved_model.load(str(version)).signatures["serving_default"]
     outputs = serve(audio=tf.constant(audio))

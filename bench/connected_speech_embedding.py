@@ -115,8 +115,8 @@ def logits_error_rate(logits, y, strategy: str) -> tuple[float, float]:
 def prepare(args) -> dict:
     """The corpus, its embeddings (cached) and the packed splits: {"corpus",
     "utterances", "front_end" (pretrained, not yet standardised), "train"
-    (the raw real training embeddings), "data" ({split: (x, y)}),
-    "sizes", "embedding_s"}."""
+    (the raw real training embeddings), "mean" (their standardisation's),
+    "data" ({split: (x, y)}, standardised), "sizes", "embedding_s"}."""
     import zoo.data
     from recipes.connected_digits import synthetic_utterances
     from zoo.pretrained_speech_embedding import load_weights
@@ -186,6 +186,7 @@ def prepare(args) -> dict:
         "utterances": utterances,
         "front_end": front_end,
         "train": np.concatenate(features["train"]),
+        "mean": mean,
         "data": data,
         "sizes": sizes,
         "embedding_s": embedding_s,
@@ -301,10 +302,9 @@ def evaluate(args) -> int:
 
     import zoo.data
     from recipes.connected_digits import MeanProbabilityLogits
-    from zoo.speech_embedding import standardisation
 
     prepared = prepare(args)
-    mean, scale = standardisation(prepared["train"])
+    mean = prepared["mean"]
     logits = []  # (name, {split: logits})
     for path in args.evaluate:
         model = keras.saving.load_model(path)

@@ -30,6 +30,7 @@ from zoo.cli import positive_int
 from zoo.data import DataError
 from zoo.features import LogMelFrontEnd
 from zoo.pretrained_speech_embedding import load_weights
+from zoo.speech_embedding import MARGIN as EMBEDDING_MARGIN
 from zoo.speech_embedding import SpeechEmbeddingFrontEnd
 
 SAMPLE_RATE = 8000
@@ -373,8 +374,7 @@ def add_front_end_arguments(group, *, embedding_evidence: str) -> None:
         default=None,
         metavar="SAMPLES",
         help="with --front-end speech-embedding: the silence put around "
-        "each utterance (default: the layer's, "
-        f"{SpeechEmbeddingFrontEnd().margin})",
+        f"each utterance (default: the layer's, {EMBEDDING_MARGIN})",
     )
     group.add_argument(
         "--mels",

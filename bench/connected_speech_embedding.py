@@ -169,7 +169,8 @@ def prepare(args) -> dict:
     )
     embedding_s = time.perf_counter() - start
     # Standardised on the real training recordings, as the recipe does.
-    mean, scale = standardisation(np.concatenate(features["train"]))
+    train_raw = np.concatenate(features["train"])
+    mean, scale = standardisation(train_raw)
     training = ["train", "synthetic"] if args.synthetic else ["train"]
     data = {
         split: packed(features[split], utterances[split], mean, scale)
@@ -185,7 +186,7 @@ def prepare(args) -> dict:
         "corpus": corpus,
         "utterances": utterances,
         "front_end": front_end,
-        "train": np.concatenate(features["train"]),
+        "train": train_raw,
         "mean": mean,
         "data": data,
         "sizes": sizes,
@@ -283,14 +284,7 @@ def run(args) -> int:
     result["history"] = history
     if args.save_model:
         save_model(model, trainer.optimizer, args.save_model, result)
-    directory = Path(args.results_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"{args.name}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
-    (directory / f"{args.name}.md").write_text(markdown(result))
-    print(markdown(result))
-    return 0
+    return write_results(args, result, markdown(result))
 
 
 def evaluate(args) -> int:
@@ -364,15 +358,21 @@ def evaluate(args) -> int:
             f"{row['test_greedy_digit_error_rate']:.2%} | "
             f"{row['test_beam_search_digit_error_rate']:.2%} |\n"
         )
-    command = args.command
+    return write_results(
+        args,
+        {"command": args.command, "rows": rows},
+        f"Command: `{args.command}`\n\n{text}",
+    )
+
+
+def write_results(args, result: dict, text: str) -> int:
+    """<results>/<name>.json and .md; prints the markdown; exit code 0."""
     directory = Path(args.results_dir)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{args.name}.json").write_text(
-        json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
+        json.dumps(result, indent=2) + "\n"
     )
-    (directory / f"{args.name}.md").write_text(
-        f"Command: `{command}`\n\n{text}"
-    )
+    (directory / f"{args.name}.md").write_text(text)
     print(text)
     return 0
 
